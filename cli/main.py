@@ -1,0 +1,17 @@
+"""Entry point of the ``xner`` command: imports the command modules, then runs the app."""
+
+from __future__ import annotations
+
+from xner.cli import (
+    data_commands,  # noqa: F401  (registers project, evaluate, convert)
+    language_commands,  # noqa: F401
+)
+from xner.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
