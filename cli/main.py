@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xner.cli import (
+    bundle_commands,  # noqa: F401  (registers export, verify, info)
     data_commands,  # noqa: F401  (registers project, evaluate, convert)
     language_commands,  # noqa: F401
 )

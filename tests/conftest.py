@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+# tiny_models, tiny_bundle, tiny_bundle_fp32: tiny random models exported once per run.
+pytest_plugins = ["fixtures_models"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("XNER_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -1,0 +1,142 @@
+"""What to export and how: one dataclass per part plus the options shared by all parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xner.runtime.errors import ConfigError, XnerError, unknown_choice
+
+TRANSLATOR_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
+ONNX_QUANTIZATIONS = ("int8", "none")
+SCHEMES = ("auto", "IOB1", "IOB2", "BIOES", "IO")
+PARTS = ("translator", "tagger", "aligner")
+
+
+class ExportError(XnerError):
+    """The export cannot go on: a model that does not convert or fails validation."""
+
+
+@dataclass
+class TranslatorSpec:
+    """An M2M100 / NLLB checkpoint to convert to CTranslate2.
+
+    ``model``: hub id or local folder. ``tokenizer``: where to take the tokenizer from when the
+    checkpoint's own files are wrong (fine-tuned EasyProject models: use the base NLLB id).
+    ``revision`` / ``tokenizer_revision``: hub revisions (``None``: the default branch).
+    ``quantization``: CTranslate2 weight type, one of :data:`TRANSLATOR_QUANTIZATIONS`.
+    ``license``: overrides the licence read from the model card.
+    """
+
+    model: str
+    tokenizer: str | None = None
+    revision: str | None = None
+    tokenizer_revision: str | None = None
+    quantization: str = "int8"
+    license: str | None = None
+
+
+@dataclass
+class TaggerSpec:
+    """A token-classification checkpoint (XLM-R, mBERT, mDeBERTa) to export to ONNX.
+
+    ``scheme``: ``auto`` reads the tag scheme from the label set; or force one of
+    :data:`SCHEMES` (``IOB1`` for taggers trained on the original CoNLL-03 files).
+    """
+
+    model: str
+    revision: str | None = None
+    license: str | None = None
+    scheme: str = "auto"
+
+
+@dataclass
+class AlignerSpec:
+    """A base encoder (mBERT, XLM-R, LaBSE) cut at ``layer`` (1-based; 8 as in SimAlign)."""
+
+    model: str
+    layer: int = 8
+    revision: str | None = None
+    license: str | None = None
+
+
+@dataclass
+class OnnxOptions:
+    """How the tagger and aligner graphs are written.
+
+    ``quantization``: ``int8`` (dynamic quantisation of weights and embedding tables) or
+    ``none`` (fp32). ``per_channel``: one scale per output channel instead of per tensor.
+    ``reduce_range``: 7-bit weights (helps older x86 CPUs without VNNI avoid overflow).
+    ``opset``: ONNX opset of the exported graph. ``preprocess``: run onnxruntime's
+    pre-processing (graph optimisation) before quantising; off by default since dynamic
+    quantisation does not need it and it fails on XLM-R graphs unless shape inference is skipped.
+    """
+
+    quantization: str = "int8"
+    per_channel: bool = False
+    reduce_range: bool = False
+    opset: int = 17
+    preprocess: bool = False
+
+
+@dataclass
+class ValidationOptions:
+    """The checks made while exporting.
+
+    ``probe``: probe sentence file (``None``: the built-in multilingual probes).
+    ``tolerance``: largest allowed difference between ONNX fp32 and torch outputs, relative to
+    ``max(1, max |torch output|)``; above it the export fails. ``min_agreement``: int8 agreement
+    with fp32 below this logs a warning that says how to export in full precision.
+    """
+
+    probe: Path | None = None
+    tolerance: float = 1e-3
+    min_agreement: float = 0.98
+
+
+@dataclass
+class ExportOptions:
+    """Everything :func:`xner.export.export_bundle` needs.
+
+    ``out``: the bundle folder; an existing bundle gets the parts added (``force`` to replace a
+    part it already has). ``batch_size``: probe sentences per forward pass.
+    """
+
+    out: Path
+    translator: TranslatorSpec | None = None
+    tagger: TaggerSpec | None = None
+    aligner: AlignerSpec | None = None
+    onnx: OnnxOptions = field(default_factory=OnnxOptions)
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
+    force: bool = False
+    batch_size: int = 16
+
+    def parts(self) -> dict[str, Any]:
+        """The requested parts by name."""
+        specs = {"translator": self.translator, "tagger": self.tagger, "aligner": self.aligner}
+        return {name: spec for name, spec in specs.items() if spec is not None}
+
+    def check(self) -> None:
+        """Raise ConfigError for a bad value, listing the valid choices."""
+        if not self.parts():
+            raise ConfigError(
+                "nothing to export: give --recipe or at least one of --translator, --tagger, "
+                "--aligner"
+            )
+        if self.translator and self.translator.quantization not in TRANSLATOR_QUANTIZATIONS:
+            raise unknown_choice(
+                "translator quantization", self.translator.quantization, TRANSLATOR_QUANTIZATIONS
+            )
+        if self.onnx.quantization not in ONNX_QUANTIZATIONS:
+            raise unknown_choice("ONNX quantization", self.onnx.quantization, ONNX_QUANTIZATIONS)
+        if self.tagger and self.tagger.scheme not in SCHEMES:
+            raise unknown_choice("tag scheme", self.tagger.scheme, SCHEMES)
+        if self.aligner and self.aligner.layer < 0:
+            raise ConfigError(f"aligner layer must be 0 or more, not {self.aligner.layer}")
+        if not 0.0 <= self.validation.min_agreement <= 1.0:
+            raise ConfigError("--min-agreement must lie between 0 and 1")
+        if self.validation.tolerance <= 0:
+            raise ConfigError("--tolerance must be positive")
+        if self.batch_size < 1:
+            raise ConfigError("batch size must be at least 1")

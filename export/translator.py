@@ -1,0 +1,240 @@
+"""Export the translator: an M2M100 / NLLB checkpoint converted to CTranslate2.
+
+The tokenizer may come from another checkpoint (``TranslatorSpec.tokenizer``): fine-tuned NLLB
+models such as EasyProject's ship wrong tokenizer files. The token convention (where the
+language codes and ``</s>`` go) is read from the tokenizer and written into the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from xner.export import validate
+from xner.export.manifest_writer import ComponentResult, jsonable
+from xner.export.options import ExportError, ExportOptions, TranslatorSpec
+from xner.export.probes import ProbeSet
+from xner.export.sources import license_warnings, source_record
+
+logger = logging.getLogger("xner")
+
+NLLB_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
+M2M_CODE = re.compile(r"^__[a-z]{2,3}__$")
+SPM_NAMES = ("sentencepiece.bpe.model", "spm.model", "sentencepiece.model")
+
+
+def export_translator(
+    spec: TranslatorSpec, root: Path, work: Path, options: ExportOptions, probes: ProbeSet
+) -> ComponentResult:
+    """Write ``root/translator/`` (CTranslate2 model, SentencePiece model, tokenizer.json)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    started = time.perf_counter()
+    config = AutoConfig.from_pretrained(spec.model, revision=spec.revision)
+    if config.model_type not in ("m2m_100", "m2m100"):
+        raise ExportError(
+            f"{spec.model}: model type {config.model_type!r} is not a translator xner can use; "
+            "give an M2M100 or NLLB-200 checkpoint"
+        )
+    tok_revision = spec.tokenizer_revision if spec.tokenizer else spec.revision
+    tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer or spec.model, revision=tok_revision)
+    family = "nllb" if "nllb" in type(tokenizer).__name__.lower() else "m2m100"
+    if len(tokenizer) > config.vocab_size:
+        raise ExportError(
+            f"the tokenizer has {len(tokenizer)} tokens but {spec.model} only "
+            f"{config.vocab_size} embeddings: wrong tokenizer? (--translator-tokenizer)"
+        )
+    saved = work / "translator-tokenizer"
+    tokenizer.save_pretrained(saved)
+    spm_file = next((saved / name for name in SPM_NAMES if (saved / name).is_file()), None)
+    if spm_file is None:
+        raise ExportError(
+            f"{spec.tokenizer or spec.model}: no SentencePiece model in the tokenizer"
+        )
+
+    dest = root / "translator"
+    _convert(spec.model, spec.revision, tokenizer, dest, spec.quantization)
+    shutil.copyfile(spm_file, dest / spm_file.name)
+    has_json = (saved / "tokenizer.json").is_file()
+    if has_json:
+        shutil.copyfile(saved / "tokenizer.json", dest / "tokenizer.json")
+    vocabulary = _vocabulary(dest)
+    languages = _languages(tokenizer, family, vocabulary)
+    convention = _convention(tokenizer, family, languages)
+    ct2_config = json.loads((dest / "config.json").read_text(encoding="utf-8"))
+    settings = {
+        "model_dir": "translator",
+        "sentencepiece": f"translator/{spm_file.name}",
+        "tokenizer": "translator/tokenizer.json" if has_json else None,
+        "family": family,
+        "quantization": spec.quantization,
+        "languages": languages,
+        **convention,
+        "output_includes_prefix": True,
+        "eos_token": tokenizer.eos_token,
+        "unk_token": tokenizer.unk_token,
+        "pad_token": tokenizer.pad_token,
+        "decoder_start_token": ct2_config.get("decoder_start_token"),
+        "max_source_positions": int(config.max_position_embeddings),
+        "max_target_positions": int(config.max_position_embeddings),
+        "decoding_length_counts_prefix": True,
+        "vocabulary_size": len(vocabulary),
+    }
+    fidelity = _validate(spec, dest, work, tokenizer, settings, options, probes)
+    source = source_record(
+        spec.model, config, spec.revision, spec.license, spec.tokenizer, spec.tokenizer_revision
+    )
+    files = sorted(p.relative_to(root).as_posix() for p in dest.rglob("*") if p.is_file())
+    return ComponentResult(
+        "translator",
+        source,
+        jsonable(settings),
+        jsonable(fidelity),
+        files,
+        license_warnings("translator", source),
+        time.perf_counter() - started,
+    )
+
+
+def _convert(model: str, revision: str | None, tokenizer: Any, out: Path, quantization: str):
+    """CTranslate2 conversion that takes the vocabulary from ``tokenizer``, not the checkpoint."""
+    from ctranslate2.converters import TransformersConverter
+
+    class Converter(TransformersConverter):
+        def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any):
+            return tokenizer
+
+    Converter(model, revision=revision).convert(str(out), quantization=quantization, force=True)
+
+
+def _vocabulary(model_dir: Path) -> list[str]:
+    path = model_dir / "shared_vocabulary.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    text = (model_dir / "shared_vocabulary.txt").read_text(encoding="utf-8")
+    return text.splitlines()
+
+
+def _languages(tokenizer: Any, family: str, vocabulary: list[str]) -> list[str]:
+    """Language code tokens: the tokenizer's special tokens that look like codes, in the vocab."""
+    pattern = NLLB_CODE if family == "nllb" else M2M_CODE
+    known = set(vocabulary)
+    specials = [t for t in tokenizer.additional_special_tokens if pattern.match(t) and t in known]
+    codes = specials or [t for t in vocabulary if pattern.match(t)]
+    if not codes:
+        raise ExportError("the tokenizer knows no language codes; is this a multilingual model?")
+    return sorted(set(codes))
+
+
+def _set_lang(code: str, family: str) -> str:
+    """The value tokenizers take for ``src_lang`` (M2M100 wants ``en`` for token ``__en__``)."""
+    return code.strip("_") if family == "m2m100" else code
+
+
+def _convention(tokenizer: Any, family: str, languages: list[str]) -> dict[str, list[str]]:
+    """Read where language codes and ``</s>`` go from the tokenizer, with placeholders."""
+    pick = {c.strip("_")[:2]: c for c in languages}
+    src = "eng_Latn" if "eng_Latn" in languages else pick.get("en", languages[0])
+    tgt = "fra_Latn" if "fra_Latn" in languages else pick.get("fr", languages[-1])
+    text = "Angela Merkel visited Nairobi ."
+    pieces = tokenizer.tokenize(text)
+    tokenizer.src_lang = _set_lang(src, family)
+    tokenizer.tgt_lang = _set_lang(tgt, family)
+    source = tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+    target = tokenizer.convert_ids_to_tokens(tokenizer(text_target=text)["input_ids"])
+    src_prefix, src_suffix = _around(source, pieces, src, "{src_lang}")
+    tgt_prefix, _ = _around(target, pieces, tgt, "{tgt_lang}")
+    if "{src_lang}" not in src_prefix + src_suffix:
+        raise ExportError("the tokenizer does not mark the source language: unknown convention")
+    if "{tgt_lang}" not in tgt_prefix:
+        logger.info("target language code not before the pieces; using target_prefix [tgt_lang]")
+        tgt_prefix = ["{tgt_lang}"]
+    return {"source_prefix": src_prefix, "source_suffix": src_suffix, "target_prefix": tgt_prefix}
+
+
+def _around(tokens: list[str], pieces: list[str], code: str, placeholder: str):
+    """Tokens before and after ``pieces`` in ``tokens``, the language code as ``placeholder``."""
+    for start in range(len(tokens) - len(pieces) + 1):
+        if tokens[start : start + len(pieces)] == pieces:
+            before, after = tokens[:start], tokens[start + len(pieces) :]
+            swap = [placeholder if t == code else t for t in before]
+            return swap, [placeholder if t == code else t for t in after]
+    raise ExportError(f"cannot find the pieces {pieces} in the encoded sentence {tokens}")
+
+
+def _validate(
+    spec: TranslatorSpec,
+    dest: Path,
+    work: Path,
+    tokenizer: Any,
+    settings: dict[str, Any],
+    options: ExportOptions,
+    probes: ProbeSet,
+) -> dict[str, Any]:
+    """Greedy translations of the probes by the quantised model against CTranslate2 float32."""
+    import ctranslate2
+    import sentencepiece
+
+    languages = set(settings["languages"])
+    sp = sentencepiece.SentencePieceProcessor(
+        model_file=str(dest.parent / settings["sentencepiece"])
+    )
+    default_tgt = "eng_Latn" if "eng_Latn" in languages else sorted(languages)[0]
+    other_tgt = "fra_Latn" if "fra_Latn" in languages else sorted(languages)[-1]
+    sources, prefixes, skipped = [], [], 0
+    for probe in probes.sentences:
+        if probe.lang not in languages:
+            skipped += 1
+            continue
+        tgt = other_tgt if probe.lang == default_tgt else default_tgt
+        fill = {"{src_lang}": probe.lang, "{tgt_lang}": tgt}
+        sources.append(
+            [fill.get(t, t) for t in settings["source_prefix"]]
+            + sp.encode(probe.text, out_type=str)
+            + [fill.get(t, t) for t in settings["source_suffix"]]
+        )
+        prefixes.append([fill.get(t, t) for t in settings["target_prefix"]])
+    fidelity: dict[str, Any] = {
+        "probe_sentences": len(sources),
+        "probes_skipped_unknown_language": skipped,
+        "probes": probes.source,
+        "decoding": "greedy",
+    }
+    if spec.quantization == "float32" or not sources:
+        fidelity["reference"] = None
+        return fidelity
+    reference_dir = work / "translator-float32"
+    _convert(spec.model, spec.revision, tokenizer, reference_dir, "float32")
+    limit = min(settings["max_target_positions"], 2 * max(len(s) for s in sources) + 10)
+
+    def run(model_dir: Path, compute_type: str) -> tuple[list[list[str]], str]:
+        translator = ctranslate2.Translator(str(model_dir), device="cpu", compute_type=compute_type)
+        results = translator.translate_batch(
+            sources,
+            target_prefix=prefixes,
+            beam_size=1,
+            max_batch_size=options.batch_size,
+            max_decoding_length=limit,
+        )
+        return [r.hypotheses[0] for r in results], str(translator.compute_type)
+
+    quantized, used = run(dest, "default")
+    reference, _ = run(reference_dir, "float32")
+    shutil.rmtree(reference_dir, ignore_errors=True)
+    fidelity["reference"] = "ctranslate2-float32"
+    fidelity["compute_type"] = used
+    fidelity["quantized_vs_float32"] = agreement = validate.token_agreement(quantized, reference)
+    validate.judge(
+        "translator",
+        fidelity,
+        "token agreement",
+        agreement["token_agreement"],
+        options.validation.min_agreement,
+        "--translator-quantization float32",
+    )
+    return fidelity
