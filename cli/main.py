@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from xner.cli import (
+    align_command,  # noqa: F401  (registers align)
     bundle_commands,  # noqa: F401  (registers export, verify, info)
     data_commands,  # noqa: F401  (registers project, evaluate, convert)
+    doctor_command,  # noqa: F401  (registers doctor)
     language_commands,  # noqa: F401
+    tag_command,  # noqa: F401  (registers tag)
+    translate_command,  # noqa: F401
 )
 from xner.cli.app import app
 

@@ -1,0 +1,76 @@
+"""``xner align``: word-align sentence pairs with the bundle's aligner, write Pharaoh links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xner.cli.app import command
+from xner.cli.options import (
+    BatchSize,
+    BatchTokens,
+    Device,
+    InterThreads,
+    IntraThreads,
+    SkipVerify,
+    engine_options,
+    progress,
+)
+
+
+@command("align")
+def align_command(
+    bundle: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle with an aligner.")],
+    src: Annotated[
+        Path | None,
+        typer.Argument(help="Source sentences, one whitespace-tokenised sentence per line."),
+    ] = None,
+    tgt: Annotated[
+        Path | None, typer.Argument(help="Target sentences, line by line parallel to SRC.")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", help="One file of 'source ||| target' lines instead of SRC TGT."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Pharaoh links i-j, 0-indexed; - = stdout.")
+    ] = "-",
+    method: Annotated[
+        str, typer.Option(help="itermax, argmax, match (SimAlign) or softmax (AWESoME).")
+    ] = "itermax",
+    distortion: Annotated[
+        float, typer.Option(help="SimAlign distortion ratio (0 = off); not with softmax.")
+    ] = 0.0,
+    threshold: Annotated[float, typer.Option(help="softmax: probability threshold.")] = 0.001,
+    device: Device = "auto",
+    intra_threads: IntraThreads = 0,
+    inter_threads: InterThreads = 1,
+    batch_size: BatchSize = 32,
+    batch_tokens: BatchTokens = 8192,
+    skip_verify: SkipVerify = False,
+) -> None:
+    """Align the words of SRC and TGT (or of a --pairs file); one line of links per pair."""
+    from xner.runtime.aligner import align_files
+
+    count = align_files(
+        bundle,
+        src,
+        tgt,
+        output,
+        pairs=pairs,
+        method=method,
+        distortion=distortion,
+        threshold=threshold,
+        options=engine_options(
+            device=device,
+            intra_threads=intra_threads,
+            inter_threads=inter_threads,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+        ),
+        verify=not skip_verify,
+        progress=lambda items: progress(items, "aligning", unit="pairs"),
+    )
+    typer.echo(f"aligned {count} sentence pairs with {method}", err=True)

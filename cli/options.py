@@ -1,0 +1,93 @@
+"""Command-line options shared by several commands, declared once.
+
+Engine knobs map one to one onto :class:`xner.runtime.engine.EngineOptions`; a command declares
+them with the ``Annotated`` aliases below and builds the options with :func:`engine_options`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Annotated, TypeVar
+
+import typer
+
+from xner.runtime.engine import EngineOptions
+
+T = TypeVar("T")
+
+Device = Annotated[
+    str, typer.Option("--device", help="auto (CUDA when usable), cpu, cuda or cuda:N.")
+]
+ComputeType = Annotated[
+    str,
+    typer.Option(
+        "--compute-type", help="CTranslate2 compute type: default, int8, float16, float32, ..."
+    ),
+]
+IntraThreads = Annotated[
+    int, typer.Option("--intra-threads", min=0, help="Threads per operation (0: one per core).")
+]
+InterThreads = Annotated[
+    int, typer.Option("--inter-threads", min=1, help="Batches run in parallel.")
+]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Most sentences per batch.")]
+BatchTokens = Annotated[
+    int, typer.Option("--batch-tokens", min=1, help="Most padded subword positions per batch.")
+]
+SkipVerify = Annotated[
+    bool,
+    typer.Option("--skip-verify", help="Check only file presence and sizes, not SHA-256 (faster)."),
+]
+
+
+def engine_options(
+    device: str = "auto",
+    compute_type: str = "default",
+    intra_threads: int = 0,
+    inter_threads: int = 1,
+    batch_size: int = 32,
+    batch_tokens: int = 8192,
+) -> EngineOptions:
+    """Build the engine settings from the shared options."""
+    return EngineOptions(
+        device=device,
+        compute_type=compute_type,
+        intra_threads=intra_threads,
+        inter_threads=inter_threads,
+        max_batch_size=batch_size,
+        max_batch_tokens=batch_tokens,
+    )
+
+
+def progress(items: Iterable[T], description: str, unit: str = "sentences") -> Iterator[T]:
+    """Yield ``items`` while showing a progress bar with a rate on stderr.
+
+    The bar is off when stderr is not a terminal (pipes, files, CI), so logs stay clean.
+    """
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None, rate="")
+        for count, item in enumerate(items, 1):
+            yield item
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = f"{count / elapsed:.1f} {unit}/s" if elapsed > 0 else ""
+            bar.update(task, advance=1, rate=rate)

@@ -1,0 +1,375 @@
+"""The word aligner: SimAlign / AWESoME on an ONNX encoder cut at its alignment layer.
+
+:class:`Aligner` encodes each side of a sentence pair on its own (as SimAlign does: source and
+target are two separate sequences ``[CLS] subwords [SEP]``), runs the bundle's ONNX graph, drops
+the special tokens and hands the hidden states to
+:func:`xner.runtime.alignment_methods.extract_alignment`. The subword-to-word map comes from the
+very encoding the model receives (``Encoding.word_ids``).
+
+Batching: the sequences of many pairs (both sides, and every window of a long side) are grouped
+by :func:`xner.runtime.engine.length_batches`, padded with the model's ``pad_id``, run, and split
+back per pair.
+
+Long sentences are never truncated. A side with more subwords than fit in one sequence
+(``max_length`` minus the special tokens) is cut into overlapping windows of that size, half a
+window apart, the last one ending at the last subword. Each word takes the vectors of all its
+subwords from the one window where it lies farthest from a window edge (its nearest subword to
+an edge counts), so that every word sees as much context as possible on both sides; a word too
+long for any window takes each subword from the window where that subword is farthest from an
+edge. Every word with subwords therefore gets vectors and can align.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import zip_longest
+from typing import Any
+
+import numpy as np
+
+from xner.runtime.alignio import write_alignments
+from xner.runtime.alignment_methods import AlignmentOptions, extract_alignment, get_method
+from xner.runtime.bundle import Bundle, BundleError
+from xner.runtime.data import Alignment
+from xner.runtime.engine import EngineOptions, chunked, length_batches, onnx_session
+from xner.runtime.errors import ConfigError, InputError
+from xner.runtime.io import Source, check_readable, iter_lines, source_name
+
+__all__ = ["Aligner", "AlignmentResult", "align_files", "read_pair_files", "read_pairs_file"]
+
+logger = logging.getLogger("xner")
+
+WordPair = tuple[Sequence[str], Sequence[str]]
+_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    """The alignment of one sentence pair.
+
+    ``pairs``: sorted, unique ``(k, 2)`` int64 array of links ``(i, j)``, ``i`` a source word
+    index and ``j`` a target word index (0-indexed). ``method``: the extraction method used.
+    """
+
+    pairs: np.ndarray
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def to_alignment(self, line: int = 0, source: str = "<input>") -> Alignment:
+        """The same links as an :class:`~xner.runtime.data.Alignment` (all sure)."""
+        return Alignment.from_pairs(self.pairs, line=line, source=source)
+
+
+@dataclass
+class _Side:
+    """One side of a pair after encoding: its subwords, their words, and its model sequences."""
+
+    word_ids: np.ndarray  # [n] word of each content subword
+    sequences: list[int]  # indices into the chunk's sequence list, one per window
+    starts: np.ndarray  # [windows] first content subword of each window minus the prefix length
+    choice: np.ndarray  # [n] window whose vectors each subword takes
+
+
+class Aligner:
+    """Word aligner over the bundle's aligner component (ONNX Runtime + ``tokenizers``).
+
+    ``bundle``: a loaded :class:`~xner.runtime.bundle.Bundle` or the path of one (loaded with
+    ``verify``: SHA-256 of every file when true, sizes only when false).
+    ``options``: engine settings (:class:`~xner.runtime.engine.EngineOptions`); keyword
+    ``knobs`` override its fields (``Aligner(b, device="cpu", intra_threads=2)``). Used here:
+    ``device``, ``intra_threads``, ``inter_threads``, ``max_batch_size`` (sequences per batch;
+    each pair gives at least two) and ``max_batch_tokens``; ``compute_type`` is ignored (the
+    graph runs as exported, int8 or fp32).
+    ``method``: default extraction method: ``itermax`` (SimAlign's iterative argmax),
+    ``argmax`` (SimAlign's ``inter``), ``match`` (SimAlign's ``mwmf``) or ``softmax``
+    (awesome-align). ``distortion``: SimAlign's distortion ratio (0 = off; argmax, itermax and
+    match only). ``threshold``: awesome-align's softmax threshold (softmax only).
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle | str | os.PathLike[str],
+        options: EngineOptions | None = None,
+        *,
+        method: str = "itermax",
+        distortion: float = 0.0,
+        threshold: float = 0.001,
+        verify: bool = True,
+        **knobs: Any,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        self.options = EngineOptions.merge(
+            options, knobs, engine="Aligner", own=("method", "distortion", "threshold", "verify")
+        )
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
+        component = self.bundle.require("aligner")
+        self.settings = settings = component.settings
+        get_method(method)  # unknown -> ConfigError listing the methods
+        self.method = method
+        self.alignment_options = AlignmentOptions(distortion=distortion, threshold=threshold)
+        unknown = [name for name in settings.inputs if name not in _FEEDS]
+        if unknown:
+            problem = f"aligner input {unknown[0]!r} is not supported (known: {', '.join(_FEEDS)})"
+            raise BundleError(self.bundle.root, [problem])
+        self._dtype = np.dtype(settings.input_dtype)
+        self.tokenizer = Tokenizer.from_file(str(component.path(settings.tokenizer)))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.session = onnx_session(component.path(settings.model), self.options)
+        outputs = [out.name for out in self.session.get_outputs()]
+        if settings.output not in outputs:
+            problem = f"aligner graph has no output {settings.output!r} (it has {outputs})"
+            raise BundleError(self.bundle.root, [problem])
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def align(self, pairs: Sequence[WordPair], method: str | None = None) -> list[AlignmentResult]:
+        """Align word-tokenised sentence pairs; one :class:`AlignmentResult` per pair, in order.
+
+        Each pair is ``(source_words, target_words)``; a side given as a string is split on
+        whitespace. An empty side gives no links. ``method`` overrides the default method.
+        """
+        return list(self.align_iter(pairs, method=method))
+
+    def align_iter(
+        self, pairs: Iterable[WordPair], method: str | None = None, chunk_size: int | None = None
+    ) -> Iterator[AlignmentResult]:
+        """Like :meth:`align`, but lazily: reads ``chunk_size`` pairs at a time (default
+        ``8 * max_batch_size``), batches their sequences together and yields their results."""
+        method = self.method if method is None else method
+        get_method(method)
+        size = chunk_size or 8 * self.options.max_batch_size
+        if size < 1:
+            raise ConfigError(f"chunk_size must be >= 1, got {chunk_size!r}")
+        for chunk in chunked(pairs, size):
+            yield from self._align_chunk([_as_pair(pair) for pair in chunk], method)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _align_chunk(
+        self, pairs: list[tuple[list[str], list[str]]], method: str
+    ) -> list[AlignmentResult]:
+        sentences = [words for pair in pairs for words in pair]
+        encodings = self.tokenizer.encode_batch(
+            [words for words in sentences if words],
+            is_pretokenized=True,
+            add_special_tokens=self.settings.add_special_tokens,
+        )
+        encoded = iter(encodings)
+        sequences: list[np.ndarray] = []
+        sides = [self._plan(next(encoded), sequences) if words else None for words in sentences]
+        states = self._run(sequences)
+        results = []
+        for k, (src, tgt) in enumerate(pairs):
+            src_side, tgt_side = sides[2 * k], sides[2 * k + 1]
+            if src_side is None or tgt_side is None or not src_side.sequences:
+                links = np.zeros((0, 2), dtype=np.int64)  # an empty side: no links
+            elif not tgt_side.sequences:
+                links = np.zeros((0, 2), dtype=np.int64)
+            else:
+                opts = self.alignment_options
+                links = extract_alignment(
+                    self._vectors(src_side, states),
+                    self._vectors(tgt_side, states),
+                    method,
+                    src_word_ids=src_side.word_ids,
+                    tgt_word_ids=tgt_side.word_ids,
+                    n_src_words=len(src),
+                    n_tgt_words=len(tgt),
+                    distortion=opts.distortion,
+                    threshold=opts.threshold,
+                    max_count=opts.max_count,
+                    alpha_ratio=opts.alpha_ratio,
+                )
+            results.append(AlignmentResult(links, method))
+        return results
+
+    def _plan(self, encoding: Any, sequences: list[np.ndarray]) -> _Side:
+        """Cut one encoded side into model sequences (windows if needed); append them."""
+        ids = np.asarray(encoding.ids, dtype=np.int64)
+        word_ids = np.asarray([-1 if w is None else w for w in encoding.word_ids], dtype=np.int64)
+        content = np.flatnonzero(word_ids >= 0)
+        if not len(content):
+            return _Side(word_ids[:0], [], np.zeros(0, dtype=np.int64), word_ids[:0])
+        s = self.settings
+        if s.add_special_tokens:
+            prefix, suffix = ids[: content[0]], ids[content[-1] + 1 :]
+        else:
+            prefix = np.asarray([s.cls_id], dtype=np.int64)
+            suffix = np.asarray([s.sep_id], dtype=np.int64)
+        body, word_ids = ids[content[0] : content[-1] + 1], word_ids[content[0] : content[-1] + 1]
+        limit = s.max_length - len(prefix) - len(suffix)
+        if limit < 1:
+            raise BundleError(self.bundle.root, [f"aligner max_length {s.max_length} is too small"])
+        starts, choice = window_plan(word_ids, limit)
+        if len(starts) > 1:
+            logger.debug(
+                "aligner: %d subwords > %d, using %d windows", len(body), limit, len(starts)
+            )
+        first = len(sequences)
+        for start in starts.tolist():
+            sequences.append(np.concatenate([prefix, body[start : start + limit], suffix]))
+        offset = len(prefix)
+        return _Side(word_ids, list(range(first, len(sequences))), starts - offset, choice)
+
+    def _run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        """Hidden states ``[length, hidden]`` of every sequence, in order."""
+        out: list[np.ndarray] = [np.zeros(0)] * len(sequences)
+        lengths = [len(seq) for seq in sequences]
+        o = self.options
+        for batch in length_batches(lengths, o.max_batch_size, o.max_batch_tokens):
+            width = max(lengths[i] for i in batch.tolist())
+            ids = np.full((len(batch), width), self.settings.pad_id, dtype=self._dtype)
+            mask = np.zeros((len(batch), width), dtype=self._dtype)
+            for row, index in enumerate(batch.tolist()):
+                ids[row, : lengths[index]] = sequences[index]
+                mask[row, : lengths[index]] = 1
+            values = {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * mask}
+            feeds = {name: values[name] for name in self.settings.inputs}
+            (hidden,) = self.session.run([self.settings.output], feeds)
+            for row, index in enumerate(batch.tolist()):
+                out[index] = hidden[row, : lengths[index]]
+        return out
+
+    @staticmethod
+    def _vectors(side: _Side, states: list[np.ndarray]) -> np.ndarray:
+        """Content subword vectors ``[n, hidden]`` gathered from the side's windows."""
+        if len(side.sequences) == 1:
+            start = -side.starts[0]
+            return states[side.sequences[0]][start : start + len(side.word_ids)]
+        positions = np.arange(len(side.word_ids))
+        first = states[side.sequences[0]]
+        vectors = np.empty((len(positions), first.shape[-1]), dtype=first.dtype)
+        for w, (seq, start) in enumerate(zip(side.sequences, side.starts.tolist(), strict=True)):
+            take = positions[side.choice == w]
+            vectors[take] = states[seq][take - start]
+        return vectors
+
+
+def window_plan(word_ids: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows over ``n`` subwords and the window each subword takes its vector from.
+
+    Returns ``(starts, choice)``: windows ``[start, start + limit)`` half a window apart (the last
+    ends at ``n``; a single window ``[0]`` when ``n <= limit``), and for each subword the index
+    of its window: the one where its word is farthest from an edge (subwords of a word stay
+    together), or, for a word longer than ``limit``, where the subword itself is.
+    ``word_ids`` must be grouped (a word's subwords contiguous).
+    """
+    n = len(word_ids)
+    if n <= limit:
+        return np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    stride = max(1, limit // 2)
+    starts = np.unique(np.append(np.arange(0, n - limit, stride), n - limit)).astype(np.int64)
+    pos = np.arange(n)[None, :]
+    begin = starts[:, None]
+    inside = (pos >= begin) & (pos < begin + limit)
+    margin = np.where(inside, np.minimum(pos - begin, begin + limit - 1 - pos), -1)
+    new_word = np.r_[True, word_ids[1:] != word_ids[:-1]]
+    segment = np.cumsum(new_word) - 1
+    word_margin = np.minimum.reduceat(margin, np.flatnonzero(new_word), axis=1)
+    best = word_margin.argmax(axis=0)[segment]
+    fits = (word_margin.max(axis=0) >= 0)[segment]
+    return starts, np.where(fits, best, margin.argmax(axis=0))
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def read_pair_files(src: Source, tgt: Source) -> Iterator[tuple[list[str], list[str]]]:
+    """Word pairs from two parallel files (one whitespace-tokenised sentence per line).
+
+    Files with different line counts raise :class:`InputError` naming the longer file and its
+    first line without a partner. Both files are checked for existence at once.
+    """
+    check_readable(src)
+    check_readable(tgt)
+    return _read_pair_files(src, tgt)
+
+
+def _read_pair_files(src: Source, tgt: Source) -> Iterator[tuple[list[str], list[str]]]:
+    names = (source_name(src), source_name(tgt))
+    lines = zip_longest(iter_lines(src, names[0]), iter_lines(tgt, names[1]))
+    for number, (left, right) in enumerate(lines, 1):
+        if left is None or right is None:
+            longer, shorter = (names[1], names[0]) if left is None else names
+            problem = f"{shorter} ends after line {number - 1}: the files must have as many lines"
+            raise InputError(longer, number, problem)
+        yield left[1].split(), right[1].split()
+
+
+def read_pairs_file(source: Source) -> Iterator[tuple[list[str], list[str]]]:
+    """Word pairs from ``src ||| tgt`` lines (awesome-align's input); checked for existence now."""
+    check_readable(source)
+    return _read_pairs_file(source)
+
+
+def _read_pairs_file(source: Source) -> Iterator[tuple[list[str], list[str]]]:
+    name = source_name(source)
+    for number, text in iter_lines(source, name):
+        parts = text.split(" ||| ") if " ||| " in text else text.split("|||")
+        if len(parts) != 2:
+            found = "no" if len(parts) == 1 else str(len(parts) - 1)
+            problem = f"expected 'source words ||| target words', found {found} '|||' separators"
+            raise InputError(name, number, problem)
+        yield parts[0].split(), parts[1].split()
+
+
+def align_files(
+    bundle: Bundle | str | os.PathLike[str],
+    src: Source | None = None,
+    tgt: Source | None = None,
+    output: str | os.PathLike[str] = "-",
+    *,
+    pairs: Source | None = None,
+    method: str = "itermax",
+    distortion: float = 0.0,
+    threshold: float = 0.001,
+    options: EngineOptions | None = None,
+    verify: bool = True,
+    progress: Callable[[Iterable[Alignment]], Iterable[Alignment]] | None = None,
+) -> int:
+    """Align ``src``/``tgt`` (parallel files) or ``pairs`` (``src ||| tgt`` lines) into Pharaoh.
+
+    Writes one 0-indexed line per pair to ``output`` (a path, written atomically, or ``"-"``);
+    returns the number of pairs. ``progress`` wraps the stream of alignments (a progress bar).
+    The inputs are checked before the model is loaded; the knobs are :class:`Aligner`'s.
+    """
+    if (pairs is None) == (src is None or tgt is None) or (pairs is not None and src is not None):
+        raise ConfigError("give either SRC and TGT files or one --pairs file of 'src ||| tgt'")
+    words = read_pairs_file(pairs) if pairs is not None else read_pair_files(src, tgt)
+    aligner = Aligner(
+        bundle, options, method=method, distortion=distortion, threshold=threshold, verify=verify
+    )
+    stream: Iterable[Alignment] = (
+        result.to_alignment(line=number)
+        for number, result in enumerate(aligner.align_iter(words), 1)
+    )
+    if progress is not None:
+        stream = progress(stream)
+    return write_alignments(stream, output)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _as_pair(pair: Any) -> tuple[list[str], list[str]]:
+    try:
+        src, tgt = pair
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a (source_words, target_words) pair, got {pair!r}") from None
+    return _words(src), _words(tgt)
+
+
+def _words(side: Any) -> list[str]:
+    if isinstance(side, str):
+        return side.split()
+    words = list(side)
+    if not all(isinstance(word, str) for word in words):
+        raise TypeError(f"words must be strings, got {words!r}")
+    return words

@@ -1,0 +1,181 @@
+"""What the three engines share: their settings, device choice, ONNX sessions and batching.
+
+``Translator`` (CTranslate2), ``Tagger`` and ``Aligner`` (ONNX Runtime) take the same knobs,
+described once here by :class:`EngineOptions`, and batch their inputs with the one function
+:func:`length_batches`. Engine libraries are imported inside the functions that need them, never
+at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from xner.runtime.errors import ConfigError, unknown_choice
+
+logger = logging.getLogger("xner")
+
+T = TypeVar("T")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Settings shared by the engines (each maps one to one onto a library knob).
+
+    device: ``"auto"`` (CUDA when usable, else CPU; the choice is logged), ``"cpu"``, ``"cuda"``
+        or ``"cuda:N"``.
+    compute_type: CTranslate2 compute type (``"default"`` keeps the type the model was saved
+        with; ``"int8"``, ``"int8_float16"``, ``"float16"``, ``"float32"``, ...). The ONNX engines
+        run the graph as exported (int8 or fp32) and ignore it.
+    intra_threads: threads used inside one operation (CTranslate2 ``intra_threads``, ONNX Runtime
+        ``intra_op_num_threads``); 0 lets the library choose (usually one per core).
+    inter_threads: batches run in parallel (CTranslate2 ``inter_threads``, ONNX Runtime
+        ``inter_op_num_threads``).
+    max_batch_size: most sentences in one batch.
+    max_batch_tokens: most padded subword positions in one batch (``batch size x longest``);
+        batches are formed from length-sorted inputs so that padding stays small.
+    """
+
+    device: str = "auto"
+    compute_type: str = "default"
+    intra_threads: int = 0
+    inter_threads: int = 1
+    max_batch_size: int = 32
+    max_batch_tokens: int = 8192
+
+    def __post_init__(self) -> None:
+        resolve_device_name(self.device)  # validates
+        for name in ("intra_threads", "inter_threads", "max_batch_size", "max_batch_tokens"):
+            value = getattr(self, name)
+            minimum = 0 if name == "intra_threads" else 1
+            if not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+    def with_(self, **changes: Any) -> EngineOptions:
+        """A copy with some settings changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def merge(
+        cls,
+        options: EngineOptions | None,
+        knobs: dict[str, Any],
+        *,
+        engine: str = "engine",
+        own: Iterable[str] = (),
+    ) -> EngineOptions:
+        """``options`` (or the defaults) with keyword ``knobs`` applied on top.
+
+        This is how every engine constructor reads its ``**knobs``; an unknown knob is an error
+        that lists the valid ones (the shared fields plus the engine's ``own`` arguments).
+        """
+        known = [f.name for f in fields(cls)]
+        for name in knobs:
+            if name not in known:
+                raise unknown_choice(f"{engine} option", name, [*known, *own])
+        base = cls() if options is None else options
+        return base.with_(**knobs) if knobs else base
+
+
+def resolve_device_name(device: str) -> tuple[str, int]:
+    """Split ``"cuda:1"`` into ``("cuda", 1)``; an unknown device lists the valid ones."""
+    name, _, index = device.partition(":")
+    if name not in DEVICES or (index and (name != "cuda" or not index.isdigit())):
+        raise ConfigError(f"unknown device {device!r}; choose from auto, cpu, cuda, cuda:N")
+    return name, int(index or 0)
+
+
+def cuda_available_for_ctranslate2() -> bool:
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # noqa: BLE001  (a broken CUDA install reports as unavailable)
+        return False
+
+
+def cuda_available_for_onnxruntime() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def choose_device(device: str, engine: str) -> tuple[str, int]:
+    """Resolve ``auto`` for ``engine`` (``ctranslate2`` or ``onnxruntime``); log the choice."""
+    name, index = resolve_device_name(device)
+    usable = (
+        cuda_available_for_ctranslate2
+        if engine == "ctranslate2"
+        else cuda_available_for_onnxruntime
+    )
+    if name == "auto":
+        name = "cuda" if usable() else "cpu"
+        logger.info("%s: device auto -> %s", engine, name)
+    elif name == "cuda" and not usable():
+        hint = "install xner[gpu] (onnxruntime-gpu)" if engine == "onnxruntime" else "check CUDA"
+        raise ConfigError(f"device {device!r} asked for, but {engine} sees no CUDA device ({hint})")
+    return name, index
+
+
+def onnx_session(model: str | os.PathLike[str], options: EngineOptions) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``model`` with the engine's device and threads."""
+    import onnxruntime as ort
+
+    device, index = choose_device(options.device, "onnxruntime")
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = options.intra_threads
+    session_options.inter_op_num_threads = options.inter_threads
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session_options.log_severity_level = 3
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if device == "cuda":
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": index}))
+    session = ort.InferenceSession(str(Path(model)), session_options, providers=providers)
+    logger.info("onnxruntime: %s on %s", Path(model).name, session.get_providers()[0])
+    return session
+
+
+def length_batches(
+    lengths: Sequence[int] | np.ndarray, max_batch_size: int, max_batch_tokens: int
+) -> Iterator[np.ndarray]:
+    """Indices of inputs grouped into batches, longest first.
+
+    A batch holds at most ``max_batch_size`` inputs and at most ``max_batch_tokens`` padded
+    positions (its size times its longest input). An input longer than ``max_batch_tokens``
+    forms a batch of its own. Callers put results back in input order with the indices.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    batch: list[int] = []
+    longest = 0
+    for index in order.tolist():
+        length = max(int(lengths[index]), 1)
+        longest_if_added = max(longest, length)
+        if batch and (
+            len(batch) >= max_batch_size or longest_if_added * (len(batch) + 1) > max_batch_tokens
+        ):
+            yield np.asarray(batch, dtype=np.int64)
+            batch, longest_if_added = [], length
+        batch.append(index)
+        longest = longest_if_added
+    if batch:
+        yield np.asarray(batch, dtype=np.int64)
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most ``size`` items: how streams are fed to the engines."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,71 @@
+"""Shared engine settings: `xner doctor`, knob merging, batching and device names."""
+
+from __future__ import annotations
+
+import json
+
+from torchfree import run_cli_torch_free
+
+from xner.runtime.engine import EngineOptions
+
+
+def test_doctor_json_lists_versions_providers_and_threads() -> None:
+    done = run_cli_torch_free(["doctor", "--json", "--intra-threads", "2"])
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["packages"]["onnxruntime"] and report["packages"]["ctranslate2"]
+    assert "CPUExecutionProvider" in report["onnxruntime_providers"]
+    assert "int8" in report["ctranslate2_compute_types"]["cpu"]
+    assert report["threads"]["intra_threads"].startswith("2 ")
+    assert report["cpu_count"] >= 1
+
+
+def test_doctor_text_report() -> None:
+    done = run_cli_torch_free(["doctor"])
+    assert done.returncode == 0, done.stderr
+    assert "ctranslate2 compute types on cpu:" in done.stdout
+    assert "onnxruntime providers:" in done.stdout
+
+
+def test_unknown_engine_knob_lists_the_valid_ones() -> None:
+    import pytest
+
+    from xner.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="intra_threads"):
+        EngineOptions.merge(None, {"intra_thread": 2}, engine="Tagger")
+    assert EngineOptions.merge(None, {"intra_threads": 3}).intra_threads == 3
+
+
+def test_length_batches_respect_both_limits_and_cover_every_input() -> None:
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from xner.runtime.engine import length_batches
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(0, 60), max_size=80), st.integers(1, 16), st.integers(1, 300))
+    def check(lengths: list[int], size: int, tokens: int) -> None:
+        batches = list(length_batches(lengths, size, tokens))
+        seen = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+        assert sorted(seen.tolist()) == list(range(len(lengths)))  # each input exactly once
+        for batch in batches:
+            longest = max(max(lengths[i] for i in batch), 1)
+            assert len(batch) <= size
+            assert len(batch) == 1 or longest * len(batch) <= tokens
+
+    check()
+
+
+def test_devices_are_validated() -> None:
+    import pytest
+
+    from xner.runtime.engine import choose_device, resolve_device_name
+    from xner.runtime.errors import ConfigError
+
+    assert resolve_device_name("cuda:1") == ("cuda", 1)
+    for bad in ("gpu", "cpu:1", "cuda:x"):
+        with pytest.raises(ConfigError, match="choose from auto, cpu, cuda"):
+            EngineOptions(device=bad)
+    assert choose_device("cpu", "onnxruntime") == ("cpu", 0)
