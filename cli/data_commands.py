@@ -9,35 +9,18 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.runtime.errors import ConfigError
-
-
-def _labels(value: str | None) -> tuple[str, ...]:
-    """``"MISC,DATE"`` -> ``("MISC", "DATE")``."""
-    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
-
-
-def _method_options(
-    method: str,
-    *,
-    merge_distance: int,
-    length_ratio: float,
-    keep: str,
-    collisions: str,
-    max_len: int | None,
-    stop_words: str,
-    exact: bool,
-) -> dict[str, object]:
-    if method == "heuristic":
-        if exact or max_len is not None:
-            raise ConfigError("--exact and --max-len belong to --method ngram")
-        return {
-            "merge_distance": merge_distance,
-            "length_ratio": length_ratio,
-            "keep": keep,
-            "collisions": collisions,
-        }
-    return {"max_len": max_len, "stop_words": _labels(stop_words), "exact": exact}
+from xner.cli.options import (
+    Collisions,
+    Exact,
+    Keep,
+    LengthRatio,
+    MaxLen,
+    MergeDistance,
+    Method,
+    StopWords,
+    projection_options,
+    split_labels,
+)
 
 
 @command("project")
@@ -56,26 +39,14 @@ def project_command(
         ),
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="Output CoNLL/JSONL, - = stdout.")],
-    method: Annotated[str, typer.Option(help="heuristic or ngram.")] = "heuristic",
-    merge_distance: Annotated[
-        int, typer.Option(help="heuristic: merge runs separated by at most this many words.")
-    ] = 1,
-    length_ratio: Annotated[
-        float, typer.Option(help="heuristic: keep a run longer than this share of the entity.")
-    ] = 0.8,
-    keep: Annotated[str, typer.Option(help="heuristic: all runs or the largest.")] = "all",
-    collisions: Annotated[
-        str, typer.Option(help="heuristic: overwrite, first or longer.")
-    ] = "overwrite",
-    max_len: Annotated[
-        int | None, typer.Option(help="ngram: longest candidate in words (default: any).")
-    ] = None,
-    stop_words: Annotated[
-        str, typer.Option(help="ngram: comma-separated words no candidate may hold.")
-    ] = "!,?",
-    exact: Annotated[
-        bool, typer.Option("--exact", help="ngram: optimal matching instead of greedy.")
-    ] = False,
+    method: Method = "heuristic",
+    merge_distance: MergeDistance = 1,
+    length_ratio: LengthRatio = 0.8,
+    keep: Keep = "all",
+    collisions: Collisions = "overwrite",
+    max_len: MaxLen = None,
+    stop_words: StopWords = "!,?",
+    exact: Exact = False,
     one_indexed: Annotated[
         bool, typer.Option("--one-indexed", help="Alignment indices start at 1.")
     ] = False,
@@ -86,7 +57,7 @@ def project_command(
     """Project the entities of labelled source sentences onto target sentences."""
     from xner.runtime.jobs import project_files
 
-    options = _method_options(
+    options = projection_options(
         method,
         merge_distance=merge_distance,
         length_ratio=length_ratio,
@@ -126,7 +97,7 @@ def evaluate_command(
     """Entity-level precision, recall and F1 (identical to seqeval's default mode)."""
     from xner.runtime.jobs import evaluate_files
 
-    result = evaluate_files(gold, predicted, ignore=_labels(ignore))
+    result = evaluate_files(gold, predicted, ignore=split_labels(ignore))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -158,7 +129,7 @@ def convert_command(
     if tokenize is not None:
         options["tokenize"] = tokenize
     if labels is not None:
-        options["labels"] = list(_labels(labels))
+        options["labels"] = list(split_labels(labels))
     if from_format is None and source == "-":
         from_format = "conll"
     if to_format is None and output == "-":

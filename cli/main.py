@@ -7,7 +7,9 @@ from xner.cli import (
     bundle_commands,  # noqa: F401  (registers export, verify, info)
     data_commands,  # noqa: F401  (registers project, evaluate, convert)
     doctor_command,  # noqa: F401  (registers doctor)
+    experiment_command,  # noqa: F401  (registers experiment)
     language_commands,  # noqa: F401
+    pipeline_commands,  # noqa: F401  (registers translate-test, translate-train)
     tag_command,  # noqa: F401  (registers tag)
     translate_command,  # noqa: F401
 )

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from xner.runtime.engine import EngineOptions
+from xner.runtime.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -39,6 +40,23 @@ SkipVerify = Annotated[
     bool,
     typer.Option("--skip-verify", help="Check only file presence and sizes, not SHA-256 (faster)."),
 ]
+
+
+# Projection methods (heuristic and ngram), shared by project, translate-test and translate-train.
+Method = Annotated[str, typer.Option("--method", help="Projection method: heuristic or ngram.")]
+MergeDistance = Annotated[
+    int, typer.Option(help="heuristic: merge runs separated by at most this many words.")
+]
+LengthRatio = Annotated[
+    float, typer.Option(help="heuristic: keep a run longer than this share of the entity.")
+]
+Keep = Annotated[str, typer.Option(help="heuristic: all runs or the largest.")]
+Collisions = Annotated[str, typer.Option(help="heuristic: overwrite, first or longer.")]
+MaxLen = Annotated[
+    int | None, typer.Option(help="ngram: longest candidate in words (default: any).")
+]
+StopWords = Annotated[str, typer.Option(help="ngram: comma-separated words no candidate may hold.")]
+Exact = Annotated[bool, typer.Option("--exact", help="ngram: optimal matching, not greedy.")]
 
 
 def engine_options(
@@ -91,3 +109,36 @@ def progress(items: Iterable[T], description: str, unit: str = "sentences") -> I
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = f"{count / elapsed:.1f} {unit}/s" if elapsed > 0 else ""
             bar.update(task, advance=1, rate=rate)
+
+
+def split_labels(value: str | None) -> tuple[str, ...]:
+    """``"MISC,DATE"`` -> ``("MISC", "DATE")``."""
+    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+
+
+def projection_options(
+    method: str,
+    *,
+    merge_distance: int,
+    length_ratio: float,
+    keep: str,
+    collisions: str,
+    max_len: int | None,
+    stop_words: str,
+    exact: bool,
+) -> dict[str, object]:
+    """The options of projection ``method`` from the command-line values.
+
+    Options of the other method must keep their defaults (``--exact`` with ``heuristic`` is an
+    error, not silently ignored).
+    """
+    if method == "heuristic":
+        if exact or max_len is not None:
+            raise ConfigError("--exact and --max-len belong to --method ngram")
+        return {
+            "merge_distance": merge_distance,
+            "length_ratio": length_ratio,
+            "keep": keep,
+            "collisions": collisions,
+        }
+    return {"max_len": max_len, "stop_words": split_labels(stop_words), "exact": exact}

@@ -1,0 +1,121 @@
+"""``xner experiment``: languages x methods on a folder of gold test files (the paper's tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xner.cli.app import command
+from xner.cli.options import (
+    BatchSize,
+    BatchTokens,
+    ComputeType,
+    Device,
+    InterThreads,
+    IntraThreads,
+    SkipVerify,
+    engine_options,
+    progress,
+)
+
+
+def _names(value: str) -> list[str]:
+    """``"hau, yor"`` -> ``["hau", "yor"]``."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@command("experiment")
+def experiment_command(
+    bundle: Annotated[
+        Path, typer.Option("--bundle", "-b", help="Bundle with translator, tagger and aligner.")
+    ],
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Folder of gold files <lang>.<split>.conll (MasakhaNER 2.0)."),
+    ],
+    langs: Annotated[
+        str,
+        typer.Option(
+            "--langs",
+            help="Comma-separated file codes (hau,yor,swa) or all (leaves out languages NLLB "
+            "lacks, such as pcm and bbj).",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for results.csv, results.json, results.md, results.png."
+        ),
+    ],
+    methods: Annotated[
+        str,
+        typer.Option(
+            "--methods",
+            help="Comma-separated: heuristic, ngram, ngram-exact (translate-test) and "
+            "model-transfer.",
+        ),
+    ] = "heuristic,ngram,model-transfer",
+    split: Annotated[
+        str, typer.Option("--split", help="Which files: <lang>.<split>.conll (test, dev).")
+    ] = "test",
+    ignore: Annotated[
+        str,
+        typer.Option(
+            "--ignore",
+            help="Entity types scored as O on both sides, comma-separated (published results "
+            "ignore MISC,DATE).",
+        ),
+    ] = "",
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Only the first N sentences of each language."),
+    ] = None,
+    align_method: Annotated[
+        str,
+        typer.Option("--align-method", help="Aligner method: itermax, argmax, match or softmax."),
+    ] = "itermax",
+    beam_size: Annotated[
+        int, typer.Option("--beam-size", min=1, help="Translation beam (1: greedy, fastest).")
+    ] = 1,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace results already in the output folder.")
+    ] = False,
+    device: Device = "auto",
+    compute_type: ComputeType = "default",
+    intra_threads: IntraThreads = 0,
+    inter_threads: InterThreads = 1,
+    batch_size: BatchSize = 32,
+    batch_tokens: BatchTokens = 8192,
+    skip_verify: SkipVerify = False,
+) -> None:
+    """Score translate-test methods and model transfer on every language; print the F1 table."""
+    from xner.runtime.experiment import run_experiment
+
+    result = run_experiment(
+        bundle,
+        data,
+        _names(langs),
+        _names(methods),
+        out_dir=output,
+        split=split,
+        ignore=_names(ignore),
+        limit=limit,
+        options=engine_options(
+            device=device,
+            compute_type=compute_type,
+            intra_threads=intra_threads,
+            inter_threads=inter_threads,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+        ),
+        verify=not skip_verify,
+        beam_size=beam_size,
+        align_method=align_method,
+        force=force,
+        progress=progress,
+    )
+    written = ", ".join(str(path) for path in result.files.values())
+    typer.echo(f"wrote {written}", err=True)
+    typer.echo(result.markdown(), nl=False)

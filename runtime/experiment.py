@@ -1,0 +1,672 @@
+"""Experiments: languages x methods on a folder of gold test files, written as tables and a chart.
+
+:func:`run_experiment` runs the grid of the paper's tables (arXiv 2501.18750) on a folder laid
+out like MasakhaNER 2.0 (``<lang>.<split>.conll``, IOB2 gold tags) and scores every cell with
+:class:`~xner.runtime.evaluate.Evaluator` (seqeval-exact entity F1). Methods
+(:func:`experiment_methods`):
+
+- a projection method run through **translate-test** (each sentence is translated into English,
+  the translation is tagged, aligned with the original and its entities projected back):
+  every registered projection method (``heuristic``, ``ngram``) and ``ngram-exact`` (``ngram``
+  with exact matching);
+- ``model-transfer``: the bundle's multilingual tagger on the target text directly.
+
+Cost: the engines (:class:`~xner.runtime.pipelines.Engines`) are built once for the whole grid,
+and each language goes through :func:`~xner.runtime.pipelines.translate_test` **once**, with the
+first projection method; every other projection method projects the same English entities
+through the same alignment (the results carry both; projection takes milliseconds, the models
+take the time). Model transfer is :func:`~xner.runtime.pipelines.model_transfer`. A cell's
+``seconds`` is what that method would have cost alone: the language's shared translate, tag and
+align time plus the method's own projection and scoring time (``model-transfer``: its tagging).
+
+Languages are the folder's file codes (``hau``, ``yor``, ``swa``), resolved to NLLB codes with
+:func:`~xner.runtime.languages.resolve_language` (``swa`` -> ``swh_Latn``). Translate-test needs
+languages that NLLB-200 and the bundle's translator know: a language named explicitly that is
+not one (MasakhaNER's ``pcm``, ``bbj``) is an error before any work; ``all`` takes every file of
+the split and leaves such languages out with a warning.
+
+Outputs in ``out_dir`` (:data:`RESULT_FILES`), each written atomically, and rewritten after each
+language so that an interrupted run keeps the languages it finished: ``results.csv`` (a row per
+language and method), ``results.json`` (settings, bundle, every cell's full evaluation),
+``results.md`` (F1 x 100, languages x methods, with the AVERAGE row: the mean over languages)
+and, at the end, ``results.png`` (grouped bars; needs matplotlib, the ``plot`` extra).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xner.runtime.alignment_methods import get_method
+from xner.runtime.atomic import atomic_write
+from xner.runtime.bundle import Bundle
+from xner.runtime.data import Sentence
+from xner.runtime.engine import EngineOptions
+from xner.runtime.errors import ConfigError, InputError, unknown_choice
+from xner.runtime.evaluate import EvaluationResult, Evaluator
+from xner.runtime.formats import read_sentences
+from xner.runtime.languages import check_supported, resolve_language
+from xner.runtime.pipelines import Engines, TranslateTestResult, model_transfer, translate_test
+from xner.runtime.pipelines.stages import project_spans
+from xner.runtime.projection import available_methods
+from xner.runtime.projection.registry import method_info, resolve_options
+from xner.runtime.tags import tags_from_spans
+from xner.runtime.version import __version__
+
+__all__ = [
+    "ALL_LANGUAGES",
+    "CSV_COLUMNS",
+    "MODEL_TRANSFER",
+    "RESULT_FILES",
+    "ExperimentCell",
+    "ExperimentResult",
+    "experiment_methods",
+    "run_experiment",
+]
+
+logger = logging.getLogger("xner")
+
+MODEL_TRANSFER = "model-transfer"
+ALL_LANGUAGES = "all"
+RESULT_FILES = {
+    "csv": "results.csv",
+    "json": "results.json",
+    "markdown": "results.md",
+    "chart": "results.png",
+}
+CSV_COLUMNS = (
+    "lang", "method", "precision", "recall", "f1", "gold", "predicted", "correct",
+    "projection_ratio", "sentences", "seconds",
+)  # fmt: skip
+_VARIANTS = {"ngram-exact": ("ngram", {"exact": True})}
+"""Experiment methods that are a registered projection method with some options fixed."""
+
+Progress = Callable[[Iterable[Any], str], Iterable[Any]]
+_NO_LINKS = np.zeros((0, 2), dtype=np.int64)
+
+
+def experiment_methods() -> tuple[str, ...]:
+    """Valid experiment methods: the projection methods, their variants and ``model-transfer``."""
+    return (*available_methods(), *sorted(_VARIANTS), MODEL_TRANSFER)
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExperimentCell:
+    """One language and method: its evaluation and what it cost.
+
+    ``lang``: the folder's language code (``hau``); ``code``: its NLLB code (``hau_Latn``; None
+    when it was not resolved: model transfer only). ``seconds``: wall time of the method as if
+    run alone; ``shared_seconds``: the part of it spent translating, tagging and aligning the
+    language, shared by every projection method of that language (0 for model transfer; it
+    also holds the first projection method's own projection, a few milliseconds).
+    ``failed``: sentences the pipeline could not label (an empty translation, an engine failure;
+    scored as all ``O``, and logged); ``truncated``: translations that reached the decoding
+    limit.
+    """
+
+    lang: str
+    code: str | None
+    method: str
+    evaluation: EvaluationResult
+    seconds: float
+    shared_seconds: float = 0.0
+    failed: int = 0
+    truncated: int = 0
+
+    @property
+    def f1(self) -> float:
+        return self.evaluation.overall.f1
+
+    def row(self) -> dict[str, Any]:
+        """The CSV row (:data:`CSV_COLUMNS`); figures are fractions in ``[0, 1]``."""
+        return {
+            "lang": self.lang,
+            "method": self.method,
+            **self.evaluation.overall.to_dict(),  # precision, recall, f1, gold, predicted, correct
+            "projection_ratio": self.evaluation.projection_ratio,
+            "sentences": self.evaluation.sentences,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: language, code, method, timings and the full evaluation."""
+        fields = ("lang", "code", "method", "seconds", "shared_seconds", "failed", "truncated")
+        return {
+            **{name: getattr(self, name) for name in fields},
+            "evaluation": self.evaluation.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """The grid: ``cells`` in language order, then method order.
+
+    ``langs`` and ``methods``: the grid's rows and columns; ``settings``: what was run (data,
+    split, limit, ignored labels, engine and projection options); ``bundle``: where the models
+    came from; ``files``: the files written (``csv``, ``json``, ``markdown``, ``chart`` when
+    matplotlib was available); ``complete``: False while languages are still missing.
+    """
+
+    langs: tuple[str, ...]
+    methods: tuple[str, ...]
+    cells: tuple[ExperimentCell, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    bundle: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, Path] = field(default_factory=dict)
+    complete: bool = True
+
+    def cell(self, lang: str, method: str) -> ExperimentCell:
+        """The cell of ``lang`` and ``method`` (KeyError when it was not run)."""
+        for cell in self.cells:
+            if cell.lang == lang and cell.method == method:
+                return cell
+        raise KeyError((lang, method))
+
+    def averages(self) -> dict[str, float]:
+        """Per method, the mean F1 over the languages done (the tables' AVERAGE row)."""
+        done = {cell.lang for cell in self.cells}
+        return {
+            method: sum(c.f1 for c in self.cells if c.method == method) / len(done)
+            for method in self.methods
+            if done
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One CSV row per cell (:meth:`ExperimentCell.row`)."""
+        return [cell.row() for cell in self.cells]
+
+    def markdown(self, digits: int = 1) -> str:
+        """A Markdown table of F1 x 100: a row per language, a column per method, then AVERAGE."""
+        header = ["language", *self.methods]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "| --- |" + " ---: |" * len(self.methods),
+        ]
+        done = [lang for lang in self.langs if any(c.lang == lang for c in self.cells)]
+        for lang in done:
+            figures = [f"{100 * self.cell(lang, m).f1:.{digits}f}" for m in self.methods]
+            lines.append("| " + " | ".join([lang, *figures]) + " |")
+        if done:
+            averages = self.averages()
+            figures = [f"{100 * averages[m]:.{digits}f}" for m in self.methods]
+            lines.append("| " + " | ".join(["AVERAGE", *figures]) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: format, settings, bundle, averages and every cell."""
+        return {
+            "format": "xner-experiment",
+            "xner_version": __version__,
+            "complete": self.complete,
+            "settings": dict(self.settings),
+            "bundle": dict(self.bundle),
+            "langs": list(self.langs),
+            "methods": list(self.methods),
+            "average_f1": self.averages(),
+            "cells": [cell.to_dict() for cell in self.cells],
+        }
+
+
+# --- the grid -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What was checked before any work: languages, their files and codes, methods."""
+
+    langs: list[str]
+    files: dict[str, Path]
+    codes: dict[str, str | None]
+    methods: list[str]
+    projections: dict[str, tuple[str, Any]]  # experiment method -> (registered method, options)
+
+
+def run_experiment(
+    bundle: Bundle | str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    langs: Sequence[str],
+    methods: Sequence[str],
+    *,
+    out_dir: str | os.PathLike[str],
+    split: str = "test",
+    ignore: Collection[str] = (),
+    limit: int | None = None,
+    options: EngineOptions | None = None,
+    verify: bool = True,
+    beam_size: int = 1,
+    align_method: str = "itermax",
+    projection_options: Mapping[str, Any] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExperimentResult:
+    """Run ``langs`` x ``methods`` on ``data_dir/<lang>.<split>.conll`` and write the results.
+
+    ``bundle``: a loaded :class:`Bundle` or its path (loaded with ``verify``: SHA-256 of every
+    file when true, sizes only when false). ``langs``: file codes of ``data_dir`` (``hau``,
+    ``yor``), or ``["all"]`` for every file of the split. ``methods``: see
+    :func:`experiment_methods`. ``out_dir``: the folder the results go to (created); files there
+    from an earlier run are refused unless ``force``. ``split``: the files' split (``test``,
+    ``dev``). ``ignore``: entity types turned into O on both sides before scoring (``DATE``;
+    published MasakhaNER results ignore MISC and DATE); those the tagger predicts are also
+    dropped from the English entities before projection (``drop`` of the pipeline), so that
+    they take no target words from the others. ``limit``: only the first ``limit``
+    sentences of each language (quick runs). ``options``: engine settings for the translator,
+    tagger and aligner (:class:`EngineOptions`). ``beam_size``: the translator's beam (1:
+    greedy). ``align_method``: the aligner's extraction method (``itermax``, ``argmax``,
+    ``match``, ``softmax``). ``projection_options``: options per registered projection method
+    (``{"heuristic": HeuristicOptions(...), "ngram": {"max_len": 8}}``); ``ngram-exact`` uses
+    the ``ngram`` options with ``exact=True``. ``progress``: wraps each language's stream of
+    sentences, given a description (a progress bar).
+
+    Everything is checked before a model is loaded: the folder, the languages (an unknown one
+    lists the folder's languages), the methods (an unknown one lists the valid ones), the
+    languages for translate-test, the options, the output files. Raises :class:`ConfigError` or
+    :class:`InputError` (a malformed gold file, with its line).
+    """
+    for name, value in (("limit", limit), ("beam_size", beam_size)):
+        if (value is not None or name != "limit") and not _positive(value):
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    get_method(align_method)  # an unknown one lists the methods
+    ignore = _names(ignore)
+    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
+    plan = _plan(loaded, Path(data_dir), langs, methods, split, projection_options)
+    out = Path(out_dir)
+    _check_outputs(out, force)
+    options = options or EngineOptions()
+    settings = _settings(plan, Path(data_dir), split, ignore, limit, options, beam_size)
+    settings["align_method"] = align_method
+    engines = Engines(loaded, options)  # each engine built once, on first use
+    settings["drop"] = sorted(set(ignore) & set(engines.entity_types()))
+    run = {"beam_size": beam_size, "align_method": align_method}
+    files = {key: out / name for key, name in RESULT_FILES.items()}
+    cells: list[ExperimentCell] = []
+    gold_types: set[str] = set()
+    for lang in plan.langs:
+        gold = _read_gold(plan.files[lang], limit)
+        gold_types.update(tag[2:] for sentence in gold for tag in sentence.tags or () if tag != "O")
+        cells.extend(_run_language(engines, plan, lang, gold, ignore, run, progress))
+        partial = ExperimentResult(
+            tuple(plan.langs), tuple(plan.methods), tuple(cells), settings, _bundle_info(loaded)
+        )
+        _write_tables(partial, files, complete=lang == plan.langs[-1])
+    _warn_label_mismatch(engines.entity_types(), gold_types, ignore)
+    result = dataclasses.replace(partial, files=files, complete=True)
+    if not _write_chart(result, files["chart"]):
+        result = dataclasses.replace(result, files={k: v for k, v in files.items() if k != "chart"})
+    return result
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _names(items: Collection[str] | str) -> list[str]:
+    """Names without blanks or repeats, in order (a string is split on commas)."""
+    return list(
+        dict.fromkeys(
+            x.strip() for x in (items.split(",") if isinstance(items, str) else items) if x.strip()
+        )
+    )
+
+
+def _plan(
+    bundle: Bundle,
+    data_dir: Path,
+    langs: Sequence[str],
+    methods: Sequence[str],
+    split: str,
+    projection_options: Mapping[str, Any] | None,
+) -> _Plan:
+    valid = experiment_methods()
+    chosen = _names(methods)
+    if not chosen:
+        raise ConfigError(f"no method given; choose from {', '.join(valid)}")
+    for method in chosen:
+        if method not in valid:
+            raise unknown_choice("experiment method", method, valid)
+    projections = _projections(chosen, projection_options)
+    available = _available(data_dir, split)
+    wanted = _names(langs)
+    if not wanted:
+        raise ConfigError(f"no language given; {data_dir} has {', '.join(available)} (or all)")
+    implicit = wanted == [ALL_LANGUAGES]
+    names = list(available) if implicit else wanted
+    for name in names:
+        if name not in available:
+            raise unknown_choice(f"language in {data_dir} (split {split})", name, available)
+    codes: dict[str, str | None] = {name: None for name in names}
+    if projections:
+        translator = bundle.require("translator").settings
+        bundle.require("aligner")
+        unusable: list[str] = []
+        for name in names:
+            try:
+                codes[name] = check_supported(resolve_language(name), translator.languages)
+            except ConfigError as error:
+                unusable.append(name)
+                logger.debug("%s: %s", name, error)
+        if unusable and not implicit:
+            one = len(unusable) == 1
+            raise ConfigError(
+                f"translate-test cannot run on {', '.join(unusable)}: "
+                f"{'not an NLLB-200 language' if one else 'not NLLB-200 languages'} the bundle's "
+                f"translator knows (`xner languages` lists them); leave {'it' if one else 'them'} "
+                f"out of the languages or run only {MODEL_TRANSFER}"
+            )
+        if unusable:
+            logger.warning(
+                "left out %s: translate-test needs languages the translator knows",
+                ", ".join(unusable),
+            )
+            names = [name for name in names if name not in unusable]
+        if not names:
+            raise ConfigError("no language of the folder can be translated by this bundle")
+    bundle.require("tagger")
+    files = {name: data_dir / f"{name}.{split}.conll" for name in names}
+    return _Plan(names, files, codes, chosen, projections)
+
+
+def _projections(
+    methods: list[str], projection_options: Mapping[str, Any] | None
+) -> dict[str, tuple[str, Any]]:
+    given = dict(projection_options or {})
+    for name in given:
+        if name not in available_methods():
+            raise unknown_choice(
+                "projection method in projection_options", name, available_methods()
+            )
+    chosen = {}
+    for method in methods:
+        if method == MODEL_TRANSFER:
+            continue
+        base, fixed = _VARIANTS.get(method, (method, {}))
+        info = method_info(base)
+        opts = resolve_options(info, given.get(base))
+        chosen[method] = (base, dataclasses.replace(opts, **fixed) if fixed else opts)
+    return chosen
+
+
+def _available(data_dir: Path, split: str) -> list[str]:
+    """File codes of ``data_dir`` for ``split``; a ConfigError when the folder holds none."""
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: not a folder (expected files like hau.{split}.conll)")
+    suffix = f".{split}.conll"
+    found = sorted(p.name[: -len(suffix)] for p in data_dir.glob(f"*{suffix}") if p.is_file())
+    if not found:
+        splits = sorted({p.name.split(".")[-2] for p in data_dir.glob("*.*.conll")})
+        other = f"; splits there: {', '.join(splits)}" if splits else ""
+        raise ConfigError(f"{data_dir}: no <lang>{suffix} files{other}")
+    return found
+
+
+def _check_outputs(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    existing = [name for name in RESULT_FILES.values() if (out / name).exists()]
+    if existing and not force:
+        raise ConfigError(
+            f"{out} already holds {', '.join(existing)}; choose another folder or force "
+            "(--force) to replace them"
+        )
+
+
+def _read_gold(path: Path, limit: int | None) -> list[Sentence]:
+    sentences = list(itertools.islice(read_sentences(path, "conll"), limit))
+    for sentence in sentences:
+        if sentence.tags is None:
+            raise InputError(sentence.source, sentence.line or None, "gold sentence has no tags")
+    if not sentences:
+        raise InputError(path, None, "no sentences")
+    return sentences
+
+
+def _warn_label_mismatch(
+    tagger_types: Collection[str], gold_types: Collection[str], ignore: Collection[str]
+) -> None:
+    """Warn about types the tagger predicts but no gold sentence read has: pure errors."""
+    extra = sorted(set(tagger_types) - set(gold_types) - set(ignore))
+    if extra:
+        logger.warning(
+            "the tagger predicts %s, which the gold sentences never have: they counted as errors "
+            "(ignore them with --ignore / ignore=; published results ignore MISC and DATE)",
+            ", ".join(extra),
+        )
+
+
+# --- engines and the per-language work ------------------------------------------------------------
+
+
+class _Counter:
+    """One cell being filled: its evaluator, its own seconds, its failed and truncated sentences."""
+
+    def __init__(self, ignore: Collection[str]) -> None:
+        self.evaluator = Evaluator(ignore)
+        self.seconds = 0.0
+        self.failed = 0
+        self.truncated = 0
+        self.example = ""  # the first failure, as FILE:LINE: error
+
+    def add(
+        self,
+        result: TranslateTestResult,
+        tags: Sequence[str],
+        gold: Sentence,
+        error: str | None = None,
+    ) -> None:
+        self.evaluator.add(gold.tags or (), tags, line=gold.line or None, source=gold.source)
+        self.truncated += result.truncated
+        error = error or result.error
+        if error is not None:
+            self.failed += 1
+            self.example = self.example or f"{gold.source}:{gold.line}: {error}"
+
+    def cell(self, lang: str, code: str | None, method: str, shared: float) -> ExperimentCell:
+        result = self.evaluator.result()
+        cell = ExperimentCell(
+            lang, code, method, result, shared + self.seconds, shared, self.failed, self.truncated
+        )
+        _log_cell(cell, self.example)
+        return cell
+
+
+def _run_language(
+    engines: Engines,
+    plan: _Plan,
+    lang: str,
+    gold: list[Sentence],
+    ignore: Collection[str],
+    run: Mapping[str, Any],
+    progress: Progress | None,
+) -> list[ExperimentCell]:
+    """The cells of one language: translate-test once for every projection method, then model
+    transfer."""
+    wrap = progress or (lambda items, _description: items)
+    drop = set(ignore) & set(engines.entity_types())  # not projected, not competing for spans
+    cells: dict[str, ExperimentCell] = {}
+    code = plan.codes[lang]
+    if plan.projections:
+        (first, (base, opts)), *others = plan.projections.items()
+        counters = {method: _Counter(ignore) for method in plan.projections}
+        started = time.perf_counter()
+        stream = translate_test(
+            engines,
+            gold,
+            code or lang,
+            method=base,
+            options=opts,
+            drop=drop,
+            beam_size=run["beam_size"],
+            align_method=run["align_method"],
+        )
+        for sentence, result in zip(gold, wrap(stream, f"{lang}: translate-test"), strict=True):
+            counters[first].add(result, result.tags, sentence)  # the pipeline's own projection
+            for method, (other, other_opts) in others:
+                tick = time.perf_counter()
+                spans: list[Any] = []
+                error = None
+                if result.error is None and result.english_spans:
+                    links = result.alignment if result.alignment is not None else _NO_LINKS
+                    try:
+                        spans, _ = project_spans(
+                            result.english_spans, links, result.tokens, other, other_opts
+                        )
+                    except ValueError as problem:  # as the pipeline does: this sentence fails
+                        error = f"projection failed: {problem}"
+                tags = tags_from_spans(spans, len(result.tokens))
+                counters[method].add(result, tags, sentence, error)
+                counters[method].seconds += time.perf_counter() - tick
+        shared = time.perf_counter() - started - sum(c.seconds for c in counters.values())
+        for method, counter in counters.items():
+            cells[method] = counter.cell(lang, code, method, shared)
+    if MODEL_TRANSFER in plan.methods:
+        counter = _Counter(ignore)
+        started = time.perf_counter()
+        stream = model_transfer(engines, gold, drop=drop)
+        for sentence, result in zip(gold, wrap(stream, f"{lang}: {MODEL_TRANSFER}"), strict=True):
+            counter.add(result, result.tags, sentence)
+        counter.seconds = time.perf_counter() - started
+        cells[MODEL_TRANSFER] = counter.cell(lang, code, MODEL_TRANSFER, 0.0)
+    return [cells[method] for method in plan.methods]
+
+
+def _log_cell(cell: ExperimentCell, example: str) -> None:
+    if cell.failed:
+        logger.warning(
+            "%s %s: %d sentences could not be labelled and count as all O, e.g. %s",
+            cell.lang,
+            cell.method,
+            cell.failed,
+            example,
+        )
+    s = cell.evaluation.overall
+    logger.info(
+        "%s %s: F1 %.1f (P %.1f, R %.1f) on %d sentences in %.1f s",
+        cell.lang,
+        cell.method,
+        100 * s.f1,
+        100 * s.precision,
+        100 * s.recall,
+        cell.evaluation.sentences,
+        cell.seconds,
+    )
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _settings(
+    plan: _Plan,
+    data_dir: Path,
+    split: str,
+    ignore: Collection[str],
+    limit: int | None,
+    options: EngineOptions,
+    beam_size: int,
+) -> dict[str, Any]:
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data_dir": str(data_dir),
+        "split": split,
+        "langs": list(plan.langs),
+        "codes": {lang: plan.codes[lang] for lang in plan.langs},
+        "methods": list(plan.methods),
+        "ignore": sorted(ignore),
+        "limit": limit,
+        "engine": dataclasses.asdict(options),
+        "beam_size": beam_size,
+        "projection": {
+            method: {"method": base, "options": dataclasses.asdict(opts)}
+            for method, (base, opts) in plan.projections.items()
+        },
+        "scoring": "entity-level micro P/R/F1, exact match (seqeval default mode); "
+        "AVERAGE = mean F1 over languages",
+    }
+
+
+def _bundle_info(bundle: Bundle) -> dict[str, Any]:
+    return {
+        "path": str(bundle.root),
+        "xner_version": bundle.xner_version,
+        "created": bundle.created,
+        "format_version": bundle.format_version,
+        "components": {
+            name: {
+                "source": dataclasses.asdict(component.source),
+                "family": getattr(component.settings, "family", None),
+                "quantization": getattr(component.settings, "quantization", None),
+            }
+            for name, component in bundle.components.items()
+        },
+    }
+
+
+def _write_tables(result: ExperimentResult, files: Mapping[str, Path], complete: bool) -> None:
+    result = dataclasses.replace(result, complete=complete)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in result.rows():
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    with atomic_write(files["csv"]) as handle:
+        handle.write(buffer.getvalue())
+    with atomic_write(files["json"]) as handle:
+        json.dump(result.to_dict(), handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+    settings = result.settings
+    ignored = ", ".join(settings.get("ignore", ())) or "none"
+    limit = settings.get("limit")
+    caption = (
+        f"Entity F1 x 100 (seqeval, exact match) on the {settings.get('split')} split"
+        f"{f', first {limit} sentences per language' if limit else ''}; ignored labels: "
+        f"{ignored}; AVERAGE: mean over languages.{'' if complete else ' (incomplete run)'}"
+    )
+    with atomic_write(files["markdown"]) as handle:
+        handle.write(f"# xner experiment\n\n{caption}\n\n{result.markdown()}")
+
+
+def _write_chart(result: ExperimentResult, path: Path) -> bool:
+    """Grouped bars of F1 x 100 (a group per language and AVERAGE, a bar per method)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        logger.warning(
+            "chart skipped: matplotlib is not installed (pip install 'xner[plot]' to get %s)",
+            path.name,
+        )
+        return False
+    groups = [*result.langs, "AVERAGE"]
+    averages = result.averages()
+    width = 0.8 / len(result.methods)
+    figure = Figure(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(result.methods)) / 2), 4))
+    axes = figure.subplots()
+    x = np.arange(len(groups))
+    for k, method in enumerate(result.methods):
+        values = [100 * result.cell(lang, method).f1 for lang in result.langs]
+        values.append(100 * averages[method])
+        axes.bar(x + (k - (len(result.methods) - 1) / 2) * width, values, width, label=method)
+    axes.set_xticks(x, groups)
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("F1 x 100")
+    axes.set_title(f"xner experiment ({result.settings.get('split', 'test')} split)")
+    axes.legend(fontsize="small")
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=120)
+    return True

@@ -1,0 +1,174 @@
+"""The per-sentence results of the pipelines and their review records (``--explain``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xner.runtime.data import Sentence, Span
+from xner.runtime.projection import Match
+
+__all__ = ["TranslateTestResult", "TranslateTrainResult"]
+
+
+def span_records(spans: list[Span], tokens: list[str]) -> list[dict[str, Any]]:
+    """``[{"start", "end", "label", "text"}]``: spans with their words joined by spaces."""
+    return [
+        {
+            "start": s.start,
+            "end": s.end,
+            "label": s.label,
+            "text": " ".join(tokens[s.start : s.end]),
+        }
+        for s in spans
+    ]
+
+
+def match_records(
+    matches: list[Match] | None, source_spans: list[Span], tokens: list[str]
+) -> list[dict[str, Any]] | None:
+    """N-gram matches as records: the source entity (number and label), the chosen target span
+    and its score ``2 * links / (|entity| + |candidate|)``; None for other methods."""
+    if matches is None:
+        return None
+    ordered = sorted(source_spans)
+    return [
+        {
+            "entity": m.entity,
+            "entity_span": [ordered[m.entity].start, ordered[m.entity].end],
+            "start": m.span.start,
+            "end": m.span.end,
+            "label": m.span.label,
+            "text": " ".join(tokens[m.span.start : m.span.end]),
+            "score": round(m.score, 6),
+        }
+        for m in matches
+    ]
+
+
+def _pairs(alignment: np.ndarray | None) -> list[list[int]] | None:
+    return None if alignment is None else alignment.tolist()
+
+
+@dataclass(frozen=True)
+class TranslateTestResult:
+    """One sentence labelled by translate-test (or by model transfer: no translation).
+
+    ``index``: 0-based position in the input stream; ``line`` and ``source``: where it was read
+    (for ``FILE:LINE`` messages). ``tokens``: the original words; ``tags`` (IOB2) and ``spans``:
+    the labels given to them (all ``O`` when ``error`` is set). ``translation``: the English
+    text (None for model transfer); ``english_tokens`` its words; ``english_spans``: the
+    entities the tagger found in them, minus the dropped labels (the projection's source).
+    ``alignment``: ``(k, 2)`` links ``(english word, original word)``, None when not computed
+    (no English entity to project, or model transfer). ``matches``: for ``ngram``, the entity
+    each chosen span came from and its score; None for other methods. ``truncated``: the
+    translation reached the decoding limit. ``error``: why this sentence could not be labelled
+    (an empty translation, an engine failure), else None.
+    """
+
+    index: int
+    line: int
+    source: str
+    tokens: list[str]
+    tags: list[str]
+    spans: list[Span]
+    translation: str | None = None
+    english_tokens: list[str] = field(default_factory=list)
+    english_spans: list[Span] = field(default_factory=list)
+    alignment: np.ndarray | None = None
+    matches: list[Match] | None = None
+    truncated: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the sentence was labelled (no error)."""
+        return self.error is None
+
+    def output(self) -> Sentence | None:
+        """The sentence to write: the original words with their tags (all ``O`` on error)."""
+        return Sentence(list(self.tokens), list(self.tags), self.line, self.source)
+
+    def explain(self) -> dict[str, Any]:
+        """A JSON-ready record of every step, for a person to review or correct."""
+        return {
+            "index": self.index,
+            "source": self.source,
+            "line": self.line,
+            "tokens": self.tokens,
+            "translation": self.translation,
+            "truncated": self.truncated,
+            "english_tokens": self.english_tokens,
+            "english_entities": span_records(self.english_spans, self.english_tokens),
+            "alignment": _pairs(self.alignment),
+            "matches": match_records(self.matches, self.english_spans, self.tokens),
+            "entities": span_records(self.spans, self.tokens),
+            "tags": self.tags,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class TranslateTrainResult:
+    """One labelled source sentence carried into the target language by translate-train.
+
+    ``index``, ``line``, ``source``: as in :class:`TranslateTestResult`. ``source_tokens`` and
+    ``source_spans``: the labelled original (minus the dropped labels; the projection's
+    source). ``translation``: its translation; ``tokens``: the translation's words, with
+    ``tags`` (IOB2) and ``spans`` projected onto them. ``alignment``: ``(k, 2)`` links
+    ``(source word, translation word)``, None when not computed (no entity to project).
+    ``matches``: ``ngram`` bookkeeping (None for other methods). ``lost``: source entities that
+    got no span in the translation. ``error``: why the sentence could not be carried over.
+    """
+
+    index: int
+    line: int
+    source: str
+    source_tokens: list[str]
+    source_spans: list[Span]
+    translation: str
+    tokens: list[str]
+    tags: list[str]
+    spans: list[Span]
+    alignment: np.ndarray | None = None
+    matches: list[Match] | None = None
+    lost: int = 0
+    truncated: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the sentence was carried over (no error)."""
+        return self.error is None
+
+    @property
+    def complete(self) -> bool:
+        """True when every source entity was projected (and there was no error)."""
+        return self.error is None and self.lost == 0
+
+    def output(self) -> Sentence | None:
+        """The translated words with their tags, or None when there is no translation."""
+        if self.error is not None and not self.tokens:
+            return None
+        return Sentence(list(self.tokens), list(self.tags), self.line, self.source)
+
+    def explain(self) -> dict[str, Any]:
+        """A JSON-ready record of every step, for a person to review or correct."""
+        return {
+            "index": self.index,
+            "source": self.source,
+            "line": self.line,
+            "source_tokens": self.source_tokens,
+            "source_entities": span_records(self.source_spans, self.source_tokens),
+            "translation": self.translation,
+            "truncated": self.truncated,
+            "tokens": self.tokens,
+            "alignment": _pairs(self.alignment),
+            "matches": match_records(self.matches, self.source_spans, self.tokens),
+            "entities": span_records(self.spans, self.tokens),
+            "tags": self.tags,
+            "lost": self.lost,
+            "error": self.error,
+        }

@@ -1,0 +1,268 @@
+"""Long jobs: committed chunks, kill and resume, the progress sidecar's rules, bounded reading."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xner.runtime.data import Sentence
+from xner.runtime.errors import ConfigError, InputError
+from xner.runtime.formats import read_sentences, write_sentences
+from xner.runtime.pipelines import Engines, run_model_transfer, run_translate_test
+from xner.runtime.resumable import Checkpoint, CommittedOutput, partial_path, progress_path
+from xner.runtime.translator import Translation
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_bundle: Path) -> Engines:
+    return Engines(tiny_bundle, intra_threads=1)
+
+
+@pytest.fixture(scope="module")
+def hausa(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 200 sentences of MasakhaNER 2.0 Hausa test (gold tags kept)."""
+    out = tmp_path_factory.mktemp("hausa") / "hau.conll"
+    sentences = read_sentences(shared_data / "masakhaner2" / "hau.test.conll")
+    write_sentences(itertools.islice(sentences, 200), out)
+    return out
+
+
+def xner(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "xner.cli.main", *(str(a) for a in args)]
+
+
+def interrupt_after(count: int):
+    """A progress hook that stops the job (as Ctrl-C would) when result ``count`` arrives."""
+
+    def wrap(items):
+        for k, item in enumerate(items):
+            if k == count:
+                raise KeyboardInterrupt
+            yield item
+
+    return wrap
+
+
+def test_killed_run_resumes_to_the_uninterrupted_output(tiny_bundle, hausa, tmp_path) -> None:
+    def command(out: Path) -> list[str]:
+        return xner(
+            "translate-test", "-b", tiny_bundle, "--lang", "hau", hausa, "-o", out,
+            "--explain", out.with_suffix(".explain.jsonl"), "--chunk-size", "10",
+            "--intra-threads", "1", "--skip-verify",
+        )  # fmt: skip
+
+    reference, out = tmp_path / "reference.conll", tmp_path / "out.conll"
+    assert subprocess.run(command(reference), capture_output=True).returncode == 0
+    sidecar = progress_path(out)
+    child = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = 0
+    deadline = time.monotonic() + 60
+    while child.poll() is None and time.monotonic() < deadline:
+        try:
+            done = json.loads(sidecar.read_text(encoding="utf-8"))["sentences_done"]
+        except (FileNotFoundError, json.JSONDecodeError):
+            done = 0
+        if done > 0:
+            child.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the job ended before it could be killed"
+    assert 0 < done < 200 and not out.exists()
+    # bytes written after the last commit (a chunk cut short by the kill) are dropped on resume
+    for path in (out, out.with_suffix(".explain.jsonl")):
+        with open(partial_path(path), "ab") as handle:
+            handle.write(b"Uncommitted\tB-PER\n")
+    resumed = subprocess.run([*command(out), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after" in resumed.stderr and "translate-test: 200 sentences" in resumed.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    explain = out.with_suffix(".explain.jsonl").read_text(encoding="utf-8")
+    assert explain == reference.with_suffix(".explain.jsonl").read_text(encoding="utf-8")
+    assert [json.loads(line)["index"] for line in explain.splitlines()] == list(range(200))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == [
+        "out.conll",
+        "out.explain.jsonl",
+    ]
+
+
+def test_interrupted_evaluation_covers_the_whole_input(engines, hausa, tmp_path) -> None:
+    source = tmp_path / "in.conll"
+    write_sentences(itertools.islice(read_sentences(hausa), 20), source)
+    options = {"evaluate": True, "ignore": ["DATE"], "chunk_size": 4}
+    reference = run_model_transfer(engines, source, tmp_path / "ref.jsonl", "hau", **options)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_model_transfer(engines, source, out, "hau", progress=interrupt_after(10), **options)
+    assert json.loads(progress_path(out).read_text())["sentences_done"] == 8
+    with pytest.raises(ConfigError, match="pass --resume to continue it or --force"):
+        run_model_transfer(engines, source, out, "hau", **options)
+    summary = run_model_transfer(engines, source, out, "hau", resume=True, **options)
+    assert (summary.resumed, summary.processed, summary.sentences) == (8, 12, 20)
+    assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    assert summary.evaluation.to_dict() == reference.evaluation.to_dict()
+    assert summary.evaluation.sentences == 20
+
+
+def test_resume_refuses_other_settings_or_input(engines, hausa, tmp_path) -> None:
+    source = tmp_path / "in.conll"
+    sentences = list(itertools.islice(read_sentences(hausa), 12))
+    write_sentences(sentences, source)
+    out = tmp_path / "out.conll"
+    with pytest.raises(KeyboardInterrupt):
+        run_model_transfer(engines, source, out, chunk_size=4, progress=interrupt_after(9))
+    with pytest.raises(ConfigError, match=r"other settings \(drop: \[\] then, \['MISC'\] now\)"):
+        run_model_transfer(engines, source, out, chunk_size=4, drop=["MISC"], resume=True)
+    changed = tmp_path / "changed.conll"
+    write_sentences([Sentence(["Kano"], ["B-LOC"]), *sentences[1:]], changed)
+    with pytest.raises(ConfigError, match="the first 8 sentences of .* differ"):
+        run_model_transfer(engines, changed, out, chunk_size=4, resume=True)
+    short = tmp_path / "short.conll"
+    write_sentences(sentences[:5], short)
+    with pytest.raises(ConfigError, match="has 5 sentences but the interrupted run had done 8"):
+        run_model_transfer(engines, short, out, chunk_size=4, resume=True)
+    fixed_later = tmp_path / "renamed.conll"  # same first 8 sentences: a legitimate resume
+    write_sentences(sentences, fixed_later)
+    summary = run_model_transfer(engines, fixed_later, out, chunk_size=4, resume=True)
+    assert summary.resumed == 8 and summary.written == 12
+    fresh = run_model_transfer(engines, source, out, chunk_size=4, force=True)
+    assert fresh.resumed == 0 and fresh.written == 12
+
+
+class BreaksOn:
+    """A translator that raises on batches holding the word ``BOOM``."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def translate(self, sentences, *args, **kwargs) -> list[Translation]:
+        if any("BOOM" in text for text in sentences):
+            raise RuntimeError("the engine broke")
+        return self.real.translate(sentences, *args, **kwargs)
+
+
+def test_fail_policy_output_stays_resumable(engines, hausa, tmp_path) -> None:
+    failing = Engines(
+        translator=BreaksOn(engines.translator), tagger=engines.tagger, aligner=engines.aligner
+    )
+    sentences = list(itertools.islice(read_sentences(hausa), 8))
+    sentences[5] = Sentence(["BOOM", *sentences[5].tokens], ["O", *sentences[5].tags])
+    source = tmp_path / "in.conll"
+    write_sentences(sentences, source)
+    line = list(read_sentences(source))[5].line
+    out, reference = tmp_path / "out.conll", tmp_path / "reference.conll"
+    with pytest.raises(InputError) as caught:
+        run_translate_test(failing, source, out, "hau", on_error="fail", chunk_size=2)
+    assert str(caught.value) == (
+        f"{source}:{line}: translation failed: the engine broke "
+        f"(4 sentences before it are saved in {out}.partial: --resume)"
+    )
+    assert json.loads(progress_path(out).read_text())["sentences_done"] == 4
+    resumed = run_translate_test(failing, source, out, "hau", chunk_size=2, resume=True)
+    full = run_translate_test(failing, source, reference, "hau", chunk_size=2)
+    assert out.read_bytes() == reference.read_bytes()
+    assert (resumed.failed, resumed.copied, resumed.sentences) == (full.failed, full.copied, 8)
+
+
+def test_committed_output_rules(tmp_path) -> None:
+    out, explain = tmp_path / "o.txt", tmp_path / "e.txt"
+    files = {"output": out, "explain": explain}
+    first = CommittedOutput(files, {"k": 1})
+    assert first.open() == Checkpoint()
+    first.commit({"output": "a\n", "explain": "A\n"}, Checkpoint(1, "d1", {"n": 1}))
+    first.commit({"output": "b\n"}, Checkpoint(2, "d2", {"n": 2}))
+    first.close()  # a crash: the partial files stay
+    with open(partial_path(out), "ab") as handle:
+        handle.write(b"half a chunk")
+    with pytest.raises(ConfigError, match="--resume to continue it or --force"):
+        CommittedOutput(files, {"k": 1}).open()
+    with pytest.raises(ConfigError, match=r"other settings \(k: 1 then, 2 now\)"):
+        CommittedOutput(files, {"k": 2}, resume=True).open()
+    with pytest.raises(ConfigError, match="wrote explain, output, this one would write output"):
+        CommittedOutput({"output": out}, {"k": 1}, resume=True).open()
+    again = CommittedOutput(files, {"k": 1}, resume=True)
+    assert again.open() == Checkpoint(2, "d2", {"n": 2})
+    assert partial_path(out).read_bytes() == b"a\nb\n"  # the uncommitted bytes are gone
+    again.commit({"output": "c\n", "explain": "C\n"}, Checkpoint(3, "d3", {}))
+    again.finish(Checkpoint(3, "d3", {}))
+    assert out.read_text() == "a\nb\nc\n" and explain.read_text() == "A\nC\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.txt", "o.txt"]
+
+
+def test_committed_output_recovers_and_refuses(tmp_path, caplog) -> None:
+    out = tmp_path / "o.txt"
+    # a crash after the finished mark and before the renames: resume completes the job
+    job = CommittedOutput({"output": out}, {})
+    job.open()
+    job.commit({"output": "x\n"}, Checkpoint(1, "d", {}))
+    job._write_sidecar(Checkpoint(1, "d", {}, finished=True))
+    job.close()
+    assert CommittedOutput({"output": out}, {}, resume=True).open().finished
+    assert out.read_text() == "x\n" and not progress_path(out).exists()
+    # --resume with nothing to resume starts from the beginning, and says so
+    with caplog.at_level("WARNING", logger="xner"):
+        assert CommittedOutput({"output": out}, {}, resume=True).open() == Checkpoint()
+    assert "nothing to resume" in caplog.text
+    # a damaged sidecar or a lost partial file is refused unless --force
+    progress_path(out).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a valid progress file"):
+        CommittedOutput({"output": out}, {}, resume=True).open()
+    CommittedOutput({"output": out}, {}, force=True).open()
+    job = CommittedOutput({"output": out}, {})
+    job.discard()
+    job = CommittedOutput({"output": out}, {})
+    job.open()
+    job.commit({"output": "y\n"}, Checkpoint(1, "d", {}))
+    job.close()
+    os.unlink(partial_path(out))
+    with pytest.raises(ConfigError, match="is missing; pass --force"):
+        CommittedOutput({"output": out}, {}, resume=True).open()
+
+
+class CountingLines:
+    """A text stream of ``n`` generated one-line sentences that counts the lines read."""
+
+    name = "generated.txt"
+
+    def __init__(self, sentences: list[list[str]], n: int) -> None:
+        self.lines_read = 0
+        self._lines = (" ".join(s) + "\n" for s in itertools.islice(itertools.cycle(sentences), n))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.lines_read += 1
+        return line
+
+    def read(self, size: int = -1) -> str:  # only to look like a stream
+        raise NotImplementedError
+
+
+def test_a_job_reads_its_input_one_chunk_at_a_time(engines, hausa, tmp_path) -> None:
+    sentences = [s.tokens for s in itertools.islice(read_sentences(hausa), 10)]
+    stream = CountingLines(sentences, 400)
+    seen: list[tuple[int, int]] = []
+
+    def watch(items):
+        for k, item in enumerate(items):
+            seen.append((k, stream.lines_read))
+            yield item
+
+    summary = run_model_transfer(
+        engines, stream, tmp_path / "o.conll", in_fmt="text", chunk_size=16, progress=watch
+    )
+    assert summary.written == 400 and len(seen) == 400
+    assert all(read <= (k // 16 + 1) * 16 for k, read in seen)
