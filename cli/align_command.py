@@ -9,18 +9,15 @@ import typer
 
 from xner.cli.app import command
 from xner.cli.options import (
-    BatchSize,
-    BatchTokens,
-    Device,
-    InterThreads,
-    IntraThreads,
     SkipVerify,
-    engine_options,
     progress,
+    with_engine_options,
 )
+from xner.runtime.engine import EngineOptions
 
 
 @command("align")
+@with_engine_options(compute_type=False)
 def align_command(
     bundle: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle with an aligner.")],
     src: Annotated[
@@ -44,12 +41,8 @@ def align_command(
         float, typer.Option(help="SimAlign distortion ratio (0 = off); not with softmax.")
     ] = 0.0,
     threshold: Annotated[float, typer.Option(help="softmax: probability threshold.")] = 0.001,
-    device: Device = "auto",
-    intra_threads: IntraThreads = 0,
-    inter_threads: InterThreads = 1,
-    batch_size: BatchSize = 32,
-    batch_tokens: BatchTokens = 8192,
     skip_verify: SkipVerify = False,
+    engine: EngineOptions | None = None,
 ) -> None:
     """Align the words of SRC and TGT (or of a --pairs file); one line of links per pair."""
     from xner.runtime.aligner import align_files
@@ -63,13 +56,7 @@ def align_command(
         method=method,
         distortion=distortion,
         threshold=threshold,
-        options=engine_options(
-            device=device,
-            intra_threads=intra_threads,
-            inter_threads=inter_threads,
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-        ),
+        options=engine,
         verify=not skip_verify,
         progress=lambda items: progress(items, "aligning", unit="pairs"),
     )

@@ -9,16 +9,11 @@ import typer
 
 from xner.cli.app import command
 from xner.cli.options import (
-    BatchSize,
-    BatchTokens,
-    ComputeType,
-    Device,
-    InterThreads,
-    IntraThreads,
     SkipVerify,
-    engine_options,
     progress,
+    with_engine_options,
 )
+from xner.runtime.engine import EngineOptions
 
 
 def _names(value: str) -> list[str]:
@@ -27,6 +22,7 @@ def _names(value: str) -> list[str]:
 
 
 @command("experiment")
+@with_engine_options
 def experiment_command(
     bundle: Annotated[
         Path, typer.Option("--bundle", "-b", help="Bundle with translator, tagger and aligner.")
@@ -82,13 +78,8 @@ def experiment_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace results already in the output folder.")
     ] = False,
-    device: Device = "auto",
-    compute_type: ComputeType = "default",
-    intra_threads: IntraThreads = 0,
-    inter_threads: InterThreads = 1,
-    batch_size: BatchSize = 32,
-    batch_tokens: BatchTokens = 8192,
     skip_verify: SkipVerify = False,
+    engine: EngineOptions | None = None,
 ) -> None:
     """Score translate-test methods and model transfer on every language; print the F1 table."""
     from xner.runtime.experiment import run_experiment
@@ -102,14 +93,7 @@ def experiment_command(
         split=split,
         ignore=_names(ignore),
         limit=limit,
-        options=engine_options(
-            device=device,
-            compute_type=compute_type,
-            intra_threads=intra_threads,
-            inter_threads=inter_threads,
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-        ),
+        options=engine,
         verify=not skip_verify,
         beam_size=beam_size,
         align_method=align_method,

@@ -6,9 +6,11 @@ them with the ``Annotated`` aliases below and builds the options with :func:`eng
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from collections.abc import Iterable, Iterator
-from typing import Annotated, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -57,6 +59,46 @@ MaxLen = Annotated[
 ]
 StopWords = Annotated[str, typer.Option(help="ngram: comma-separated words no candidate may hold.")]
 Exact = Annotated[bool, typer.Option("--exact", help="ngram: optimal matching, not greedy.")]
+
+
+_ENGINE_PARAMETERS = (
+    ("device", Device, "auto"),
+    ("compute_type", ComputeType, "default"),
+    ("intra_threads", IntraThreads, 0),
+    ("inter_threads", InterThreads, 1),
+    ("batch_size", BatchSize, 32),
+    ("batch_tokens", BatchTokens, 8192),
+)
+
+
+def with_engine_options(fn: Callable[..., Any] | None = None, *, compute_type: bool = True) -> Any:
+    """Give a command the shared engine options, declared once here.
+
+    The command declares a keyword parameter ``engine: EngineOptions | None = None``; the command
+    line gets ``--device``, ``--compute-type`` (only where a CTranslate2 model runs:
+    ``compute_type=False`` leaves it out rather than ignore it), ``--intra-threads``,
+    ``--inter-threads``, ``--batch-size`` and ``--batch-tokens`` in its place, and the command
+    receives them as one :class:`EngineOptions`. Apply it below :func:`xner.cli.app.command`.
+    """
+    if fn is None:
+        return functools.partial(with_engine_options, compute_type=compute_type)
+    chosen = [p for p in _ENGINE_PARAMETERS if compute_type or p[0] != "compute_type"]
+    signature = inspect.signature(fn, eval_str=True)
+    if "engine" not in signature.parameters:
+        raise TypeError(f"{fn.__name__} needs a keyword parameter 'engine: EngineOptions'")
+    kept = [p for name, p in signature.parameters.items() if name != "engine"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, kind, default in chosen
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name, default) for name, _, default in chosen}
+        return fn(*args, engine=engine_options(**values), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return wrapper
 
 
 def engine_options(

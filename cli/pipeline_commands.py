@@ -15,14 +15,8 @@ import typer
 
 from xner.cli.app import command
 from xner.cli.options import (
-    BatchSize,
-    BatchTokens,
     Collisions,
-    ComputeType,
-    Device,
     Exact,
-    InterThreads,
-    IntraThreads,
     Keep,
     LengthRatio,
     MaxLen,
@@ -30,11 +24,12 @@ from xner.cli.options import (
     Method,
     SkipVerify,
     StopWords,
-    engine_options,
     progress,
     projection_options,
     split_labels,
+    with_engine_options,
 )
+from xner.runtime.engine import EngineOptions
 
 BundleOption = Annotated[Path, typer.Option("--bundle", "-b", help="The bundle folder.")]
 Output = Annotated[
@@ -78,6 +73,7 @@ AlignMethod = Annotated[
 
 
 @command("translate-test")
+@with_engine_options
 def translate_test_command(
     bundle: BundleOption,
     lang: Annotated[
@@ -123,13 +119,8 @@ def translate_test_command(
     chunk_size: ChunkSize = 256,
     beam_size: BeamSize = None,
     align_method: AlignMethod = None,
-    device: Device = "auto",
-    compute_type: ComputeType = "default",
-    intra_threads: IntraThreads = 0,
-    inter_threads: InterThreads = 1,
-    batch_size: BatchSize = 32,
-    batch_tokens: BatchTokens = 8192,
     skip_verify: SkipVerify = False,
+    engine: EngineOptions | None = None,
 ) -> None:
     """Label SOURCE (a low-resource language) by translating it into English, tagging the
     English and projecting its entities back onto the original words."""
@@ -165,9 +156,7 @@ def translate_test_command(
         tokenize=tokenize,
         beam_size=beam_size,
         align_method=align_method,
-        engine_options=engine_options(
-            device, compute_type, intra_threads, inter_threads, batch_size, batch_tokens
-        ),
+        engine_options=engine,
         verify=not skip_verify,
         progress=lambda items: progress(items, "translate-test"),
     )
@@ -175,6 +164,7 @@ def translate_test_command(
 
 
 @command("translate-train")
+@with_engine_options
 def translate_train_command(
     bundle: BundleOption,
     src_lang: Annotated[
@@ -212,13 +202,8 @@ def translate_train_command(
     chunk_size: ChunkSize = 256,
     beam_size: BeamSize = None,
     align_method: AlignMethod = None,
-    device: Device = "auto",
-    compute_type: ComputeType = "default",
-    intra_threads: IntraThreads = 0,
-    inter_threads: InterThreads = 1,
-    batch_size: BatchSize = 32,
-    batch_tokens: BatchTokens = 8192,
     skip_verify: SkipVerify = False,
+    engine: EngineOptions | None = None,
 ) -> None:
     """Make training data: translate labelled SOURCE sentences and project their entities onto
     the translations (a sentence that cannot be carried over is skipped by default)."""
@@ -252,9 +237,7 @@ def translate_train_command(
         out_fmt=out_fmt,
         beam_size=beam_size,
         align_method=align_method,
-        engine_options=engine_options(
-            device, compute_type, intra_threads, inter_threads, batch_size, batch_tokens
-        ),
+        engine_options=engine,
         verify=not skip_verify,
         progress=lambda items: progress(items, "translate-train"),
     )

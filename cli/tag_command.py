@@ -9,18 +9,15 @@ import typer
 
 from xner.cli.app import command
 from xner.cli.options import (
-    BatchSize,
-    BatchTokens,
-    Device,
-    InterThreads,
-    IntraThreads,
     SkipVerify,
-    engine_options,
     progress,
+    with_engine_options,
 )
+from xner.runtime.engine import EngineOptions
 
 
 @command("tag")
+@with_engine_options(compute_type=False)
 def tag_command(
     bundle: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle with a tagger.")],
     source: Annotated[
@@ -54,12 +51,8 @@ def tag_command(
         str,
         typer.Option("--drop", help="Entity types to write as O, comma-separated (MISC,DATE)."),
     ] = "",
-    device: Device = "auto",
-    intra_threads: IntraThreads = 0,
-    inter_threads: InterThreads = 1,
-    batch_size: BatchSize = 32,
-    batch_tokens: BatchTokens = 8192,
     skip_verify: SkipVerify = False,
+    engine: EngineOptions | None = None,
 ) -> None:
     """Tag the words of SOURCE with the bundle's tagger; writes each word with its IOB2 tag."""
     from xner.runtime.tagger import tag_file
@@ -73,13 +66,7 @@ def tag_command(
         tokenize=tokenize,
         drop=[label.strip() for label in drop.split(",") if label.strip()],
         lang=lang,
-        options=engine_options(
-            device=device,
-            intra_threads=intra_threads,
-            inter_threads=inter_threads,
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-        ),
+        options=engine,
         verify=not skip_verify,
         progress=lambda items: progress(items, "tagging"),
     )

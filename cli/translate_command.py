@@ -9,21 +9,17 @@ import typer
 
 from xner.cli.app import command
 from xner.cli.options import (
-    BatchSize,
-    BatchTokens,
-    ComputeType,
-    Device,
-    InterThreads,
-    IntraThreads,
     SkipVerify,
-    engine_options,
     progress,
+    with_engine_options,
 )
 from xner.runtime.bundle import Bundle
+from xner.runtime.engine import EngineOptions
 from xner.runtime.translator import Translator, translate_file
 
 
 @command("translate")
+@with_engine_options
 def translate_command(
     bundle: Annotated[Path, typer.Option("--bundle", "-b", help="The bundle folder.")],
     src_lang: Annotated[
@@ -50,21 +46,13 @@ def translate_command(
             help="Fixed most tokens per translation (default: from the sentence length).",
         ),
     ] = None,
-    device: Device = "auto",
-    compute_type: ComputeType = "default",
-    intra_threads: IntraThreads = 0,
-    inter_threads: InterThreads = 1,
-    batch_size: BatchSize = 32,
-    batch_tokens: BatchTokens = 8192,
     skip_verify: SkipVerify = False,
+    engine: EngineOptions | None = None,
 ) -> None:
     """Translate SOURCE line by line; empty lines stay empty, so output line n matches line n."""
-    options = engine_options(
-        device, compute_type, intra_threads, inter_threads, batch_size, batch_tokens
-    )
     translator = Translator(
         Bundle.load(bundle, verify=not skip_verify),
-        options,
+        engine,
         beam_size=beam_size,
         max_decoding_length=max_decoding_length,
     )

@@ -69,3 +69,23 @@ def test_devices_are_validated() -> None:
         with pytest.raises(ConfigError, match="choose from auto, cpu, cuda"):
             EngineOptions(device=bad)
     assert choose_device("cpu", "onnxruntime") == ("cpu", 0)
+
+
+def test_cli_engine_options_are_validated_once_for_every_command(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from xner.cli.main import app
+
+    for command in ("tag", "align", "translate", "translate-test", "experiment"):
+        extra = {"translate": ["--src-lang", "hau", "--tgt-lang", "eng"]}.get(command, [])
+        extra += {
+            "translate-test": ["--lang", "hau"],
+            "experiment": ["--data", str(tmp_path), "--langs", "hau"],
+        }.get(command, [])
+        extra += ["-o", str(tmp_path / "out")] if command == "experiment" else []
+        args = [command, "--bundle", str(tmp_path), "--device", "gpu", *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (command, result.output)
+        assert "unknown device 'gpu'; choose from auto, cpu, cuda, cuda:N" in result.stderr
+    tagged = CliRunner().invoke(app, ["tag", "--bundle", str(tmp_path), "--compute-type", "int8"])
+    assert tagged.exit_code == 2 and "No such option" in tagged.stderr  # ONNX has no compute type
