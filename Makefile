@@ -27,8 +27,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check export runtime cli tests bench examples
 	$(BIN)/ruff format --check export runtime cli tests bench examples
 
+# Benchmarks against transformers + simalign (bench/run_bench.py; models cached in ~/.cache/xner-bench).
 bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/bench_projection.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run_bench.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,27 +64,35 @@ def build_tiny_models(
     max_positions: int = 128,
     seed: int = 0,
     corpus: Iterable[str] | None = None,
+    dims: Mapping[str, TinyDims] | None = None,
 ) -> TinyModels:
     """Write ``translator/``, ``tagger/`` and ``aligner/`` checkpoints under ``directory``.
 
     ``corpus`` is the text the subword models are trained on (default: the built-in probe
-    sentences). See :class:`TinyDims` for the dimension knobs. Takes a few seconds at the default
-    sizes. Needs torch, transformers, sentencepiece and tokenizers.
+    sentences). See :class:`TinyDims` for the dimension knobs. ``dims``: per-model dimensions
+    keyed ``translator``, ``tagger`` or ``aligner`` (benchmarks build each model at its own real
+    size); a model not named there uses the keyword dimensions. Takes a few seconds at the
+    default sizes. Needs torch, transformers, sentencepiece and tokenizers.
     """
     import torch
 
-    dims = TinyDims(d_model, layers, heads, ffn, vocab_size, spm_vocab, max_positions)
+    shared = TinyDims(d_model, layers, heads, ffn, vocab_size, spm_vocab, max_positions)
+    names = ("translator", "tagger", "aligner")
+    unknown = sorted(set(dims or {}) - set(names))
+    if unknown:
+        raise ValueError(f"dims for unknown models {unknown}; known: {', '.join(names)}")
+    per_model = {name: (dims or {}).get(name, shared) for name in names}
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     lines = list(corpus) if corpus is not None else [p.text for p in load_probes(None).sentences]
     with tempfile.TemporaryDirectory(prefix="xner-tiny-") as tmp:
         work = Path(tmp)
         torch.manual_seed(seed)  # reseeded per model: each one is reproducible on its own
-        translator = _build_translator(root / "translator", work, lines, dims)
+        translator = _build_translator(root / "translator", work, lines, per_model["translator"])
         torch.manual_seed(seed + 1)
-        tagger = _build_tagger(root / "tagger", work, lines, dims)
+        tagger = _build_tagger(root / "tagger", work, lines, per_model["tagger"])
         torch.manual_seed(seed + 2)
-        aligner = _build_aligner(root / "aligner", lines, dims)
+        aligner = _build_aligner(root / "aligner", lines, per_model["aligner"])
     return TinyModels(translator, tagger, aligner)
 
 

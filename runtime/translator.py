@@ -138,6 +138,11 @@ class Translator:
     or a fixed most generated tokens per sentence (end token counted, target prefix not), with
     no retry: hypotheses that reach it are flagged ``truncated``. Capped by the model's
     ``max_target_positions``.
+    ``min_decoding_length``: least generated tokens per sentence before the end token may be
+    produced (target prefix not counted); 0 (the default) lets the model end when it likes.
+    Benchmarks of random-weight models set it equal to ``max_decoding_length`` so that every
+    translation has the same fixed length (as ``min_new_tokens = max_new_tokens`` does in
+    transformers).
     """
 
     def __init__(
@@ -148,9 +153,10 @@ class Translator:
         beam_size: int = 1,
         max_input_length: int | None = None,
         max_decoding_length: int | None = None,
+        min_decoding_length: int = 0,
         **knobs: Any,
     ) -> None:
-        own = ("beam_size", "max_input_length", "max_decoding_length")
+        own = ("beam_size", "max_input_length", "max_decoding_length", "min_decoding_length")
         self.options = EngineOptions.merge(options, knobs, engine="Translator", own=own)
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
         component = self.bundle.require("translator")
@@ -177,6 +183,11 @@ class Translator:
                 )
             max_decoding_length = min(max_decoding_length, self.max_target_tokens)
         self.max_decoding_length = max_decoding_length
+        if not isinstance(min_decoding_length, int) or min_decoding_length < 0:
+            raise ConfigError(
+                f"min_decoding_length must be an integer >= 0, got {min_decoding_length!r}"
+            )
+        self.min_decoding_length = min_decoding_length
         self._specials = {*s.languages, s.eos_token, s.pad_token, "<s>", "<mask>"}
         self._ct2, self._sp = self._load(component)
 
@@ -393,13 +404,16 @@ class Translator:
         )
         for batch in batches:
             idx = batch.tolist()
+            longest = max(limits[i] for i in idx)
+            minimum = min(self.min_decoding_length, longest)
             futures = self._ct2.translate_batch(
                 [sources[i] for i in idx],
                 target_prefix=[prefix] * len(idx),
                 asynchronous=True,
                 beam_size=beam,
                 max_input_length=0,
-                max_decoding_length=max(limits[i] for i in idx) + extra,
+                max_decoding_length=longest + extra,
+                min_decoding_length=minimum + extra if minimum else 1,  # 1: CTranslate2's default
                 return_end_token=True,
                 return_scores=True,
             )
