@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,10 +37,9 @@ from xner.runtime.formats import (
 )
 from xner.runtime.io import iter_lines
 
-CONLL_FILES = sorted(
-    str(p.relative_to(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    for p in (Path(__file__).resolve().parents[2] / "shared" / "data").glob("**/*.conll")
-) or ["masakhaner2/yor.dev.conll"]  # a placeholder id; the fixture skips when data is absent
+CONLL_FILES = sorted(str(p.relative_to(SHARED_DATA)) for p in SHARED_DATA.glob("**/*.conll")) or [
+    "masakhaner2/yor.dev.conll"
+]  # a placeholder id; the fixture skips when data is absent
 ALIGNMENT_PAIRS = ["en-hi_wpt05", "enfr", "jaen", "roen", "zhen"]
 
 
