@@ -29,7 +29,7 @@ lint: $(STAMP)
 
 # Benchmarks against transformers + simalign (bench/run_bench.py; models cached in ~/.cache/xner-bench).
 bench: $(STAMP)
-	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/run_bench.py --readme
 	$(BIN)/python bench/bench_projection.py
 
 bench-quick: $(STAMP)

@@ -165,7 +165,10 @@ def read_through(paths: list[Path]) -> float:
 
 def command_seconds(command: list[str], runs: int, env: dict[str, str] | None = None) -> dict:
     """Median, min and max wall seconds of ``runs`` runs of ``command`` (after one warm-up run
-    when ``runs`` is 3 or more)."""
+    when ``runs`` is 3 or more); no runs: nothing measured, the times are None."""
+    name = " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))
+    if runs < 1:
+        return {"command": name, "runs": 0, "median_s": None, "min_s": None, "max_s": None}
     if runs >= 3:
         subprocess.run(command, capture_output=True, env=env, check=True)
     times = []
@@ -174,7 +177,7 @@ def command_seconds(command: list[str], runs: int, env: dict[str, str] | None = 
         subprocess.run(command, capture_output=True, env=env, check=True)
         times.append(time.perf_counter() - start)
     return {
-        "command": " ".join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command)),
+        "command": name,
         "runs": runs,
         "median_s": round(statistics.median(times), 3),
         "min_s": round(min(times), 3),

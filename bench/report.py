@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from xner.runtime.atomic import atomic_write
+
+README_START = "<!-- bench:latest:start -->"
+README_END = "<!-- bench:latest:end -->"
 
 STAGES = ("translate", "tag", "align", "project", "project_ngram", "end_to_end")
 GOALS = {
@@ -168,3 +174,15 @@ def markdown(record: dict[str, Any]) -> str:
         lines.append(f"| {text} | {target_fmt.format(goal['target'])} | {value} | {verdict} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def update_readme(readme: Path, table: str) -> bool:
+    """Put ``table`` between the README's bench markers (atomically); False without markers."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    with atomic_write(readme) as handle:
+        handle.write(f"{head}{README_START}\n{table.strip()}\n{README_END}{tail}")
+    return True

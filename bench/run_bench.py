@@ -11,7 +11,9 @@ Usage: ``python bench/run_bench.py [--quick] [--profile real|small] [--name NAME
    threads: xner torch-free (the import blocker of tests/torchfree.py makes the run fail if
    torch, transformers or optimum is imported), then transformers + simalign;
 4. measure install sizes, sizes on disk and the cold start of ``xner --help`` (facts.py);
-5. write ``bench/results/<date>-<name>.json`` and ``.md`` (atomically) and print the table.
+5. write ``bench/results/<date>-<name>.json`` and ``.md`` (atomically) and print the table;
+   with ``--readme``, also put the table into README.md's Benchmarks section (between the
+   ``<!-- bench:latest:start -->`` and ``<!-- bench:latest:end -->`` markers).
 
 Run it with nothing else heavy on the machine: CTranslate2, ONNX Runtime and torch all slow down
 badly when their threads compete with another process. The load average at start and end is
@@ -69,13 +71,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="runs of tag/align (def. 3)")
     parser.add_argument("--translate-repeats", type=int, default=None, help="default 1")
     parser.add_argument("--e2e-repeats", type=int, default=None, help="default 1")
-    parser.add_argument("--cold-start-runs", type=int, default=None, help="default 7 (quick 3)")
+    parser.add_argument(
+        "--cold-start-runs", type=int, default=None, help="default 7 (quick 3); 0: skip"
+    )
     parser.add_argument(
         "--xner-batch-size", type=int, default=None, help="xner max_batch_size (default: xner's)"
     )
     parser.add_argument("--name", default=None, help="result name (default: the profile)")
     parser.add_argument("--out-dir", type=Path, default=BENCH / "results")
     parser.add_argument("--no-install-size", action="store_true", help="skip install sizes")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        nargs="?",
+        const=ROOT / "README.md",
+        default=None,
+        help="put the table into this README's Benchmarks section (default README.md)",
+    )
     args = parser.parse_args(argv)
     if (args.models is None) != (args.bundle is None):
         parser.error("--models and --bundle go together")
@@ -84,7 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeats = args.repeats or (1 if quick else 3)
     args.translate_repeats = args.translate_repeats or 1
     args.e2e_repeats = args.e2e_repeats or 1
-    args.cold_start_runs = args.cold_start_runs or (3 if quick else 7)
+    if args.cold_start_runs is None:
+        args.cold_start_runs = 3 if quick else 7
     args.name = args.name or (args.profile + ("-quick" if quick else ""))
     return args
 
@@ -198,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             [sys.executable, "-c", "import torch, transformers, simalign"],
             runs if runs < 3 else max(3, runs // 2),
         ),
-    }
+    }  # 0 runs: not measured (median None)
     if not args.no_install_size:
         found["install_xner"] = facts.install_size(["xner"])
         found["install_reference"] = facts.install_size(["torch", "transformers", "simalign"])
@@ -247,6 +260,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         handle.write(table)
     print(table)
     print(f"wrote {stem}.json and {stem}.md in {record['wall_s']} s")
+    if args.readme is not None:
+        if report.update_readme(args.readme, table):
+            print(f"updated the Benchmarks section of {args.readme}")
+        else:
+            logger.warning("%s has no %s marker: not updated", args.readme, report.README_START)
     return record
 
 

@@ -107,7 +107,7 @@ def run_side(side: Any, config: dict[str, Any], clock: EngineClock | None) -> di
     record["versions"] = side.versions()
     record["engine_note"] = side.note()
     record["python"] = platform.python_version()
-    record["pid_threads_env"] = {
+    record["thread_env"] = {
         k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
     }
     return record

@@ -44,7 +44,7 @@ def bench_run(tiny_models, tiny_bundle, shared_data, tmp_path_factory):
             str(LENGTH),
             "--quick",
             "--cold-start-runs",
-            "1",
+            "0",
             "--name",
             "tiny",
             "--out-dir",
@@ -101,7 +101,7 @@ def test_both_sides_generate_the_fixed_length(bench_run):
 def test_footprint_facts(bench_run):
     found = bench_run[0]["facts"]
     assert found["bundle_mb"] > 0 and found["checkpoints_mb"] > 0
-    assert found["cold_start_xner"]["median_s"] > 0
+    assert found["cold_start_xner"]["median_s"] is None  # --cold-start-runs 0
     runtime = found["install_xner"]["distributions"]
     assert {"onnxruntime", "ctranslate2", "numpy", "xner"} <= set(runtime)
     assert "torch" not in runtime and "transformers" not in runtime
@@ -140,3 +140,27 @@ def test_goal_verdicts():
     assert goals["projection_ngram_speedup"]["met"] is True
     summary = report.summarize(side(10.0, 0.1, 900.0, 5.0), side(20.0, 0.5, 1200.0, 20.0))
     assert not any(goal["met"] for goal in summary["goals"].values())
+
+
+def test_readme_table_goes_between_the_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# x\n\n## Benchmarks\n\nintro\n\n{report.README_START}\nold table\n"
+        f"{report.README_END}\n\nnote\n",
+        encoding="utf-8",
+    )
+    assert report.update_readme(readme, "| new | table |\n")
+    text = readme.read_text(encoding="utf-8")
+    assert "old table" not in text and "| new | table |" in text
+    assert text.startswith("# x\n\n## Benchmarks\n\nintro\n\n") and text.endswith("\n\nnote\n")
+    assert report.update_readme(readme, "| newer |") and "| new | table |" not in readme.read_text()
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n", encoding="utf-8")
+    assert not report.update_readme(plain, "| t |") and plain.read_text() == "no markers\n"
+
+
+def test_cold_start_is_a_median_of_subprocess_runs():
+    timed = facts.command_seconds([sys.executable, "-c", "pass"], 2)
+    assert timed["runs"] == 2 and 0 < timed["min_s"] <= timed["median_s"] <= timed["max_s"]
+    command = facts.xner_executable()
+    assert command[-1].endswith("xner") or "xner.cli.main" in command
