@@ -167,7 +167,9 @@ def ensure_models(profile: Profile, data: Path, root: Path | None = None) -> Bui
 
 
 def _bundle_ok(bundle: Path) -> bool:
-    """True when ``bundle`` loads with this xner (sizes checked, not hashes)."""
+    """True when ``bundle`` loads with this xner (sizes checked, not hashes) and is laid out as
+    this xner exports: ONNX weights beside the graphs, fused attention (older caches re-export).
+    """
     if not (bundle / "manifest.json").is_file():
         return False
     from xner.runtime.bundle import Bundle
@@ -175,7 +177,15 @@ def _bundle_ok(bundle: Path) -> bool:
 
     try:
         loaded = Bundle.load(bundle, verify=False)
-        return all(name in loaded.components for name in ("translator", "tagger", "aligner"))
+        if not all(name in loaded.components for name in ("translator", "tagger", "aligner")):
+            return False
+        encoders = (loaded.components["tagger"], loaded.components["aligner"])
+        current = all(
+            c.settings.external_data and c.fidelity.get("fused_operators") for c in encoders
+        )
+        if not current:
+            logger.info("cached bundle %s predates external data and fusion: re-exporting", bundle)
+        return current
     except XnerError as error:
         logger.info("cached bundle %s is stale (%s): exporting it again", bundle, error)
         return False

@@ -68,6 +68,10 @@ def export_command(
         bool | None,
         typer.Option("--reduce-range/--full-range", help="7-bit weights for CPUs without VNNI."),
     ] = None,
+    fuse: Annotated[
+        bool | None,
+        typer.Option("--fuse/--no-fuse", help="Fuse attention, GELU, layer norms (BERT, XLM-R)."),
+    ] = None,
     probe: Annotated[
         Path | None,
         typer.Option("--probe", help="Probe sentences (LANG<TAB>SENTENCE lines) for validation."),
@@ -122,6 +126,7 @@ def export_command(
     _set(options.onnx, "quantization", onnx_quantization, "")
     _set(options.onnx, "per_channel", per_channel, "")
     _set(options.onnx, "reduce_range", reduce_range, "")
+    _set(options.onnx, "fuse", fuse, "")
     _set(options.validation, "probe", probe, "")
     _set(options.validation, "min_agreement", min_agreement, "")
     _set(options.validation, "tolerance", tolerance, "")

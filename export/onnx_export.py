@@ -1,4 +1,4 @@
-"""Export the tagger and the aligner: torch -> ONNX fp32 -> checked -> int8 (or fp32) in the bundle.
+"""Export the tagger and the aligner: torch -> ONNX fp32 -> fused -> checked -> int8 (or fp32).
 
 Both are encoders read with a ``tokenizers`` tokenizer; the graphs take ``input_ids`` and
 ``attention_mask`` (int64, ``[batch, sequence]``) and return ``logits`` (tagger) or the hidden
@@ -23,7 +23,7 @@ from xner.export import validate
 from xner.export.manifest_writer import ComponentResult, jsonable
 from xner.export.options import AlignerSpec, ExportError, ExportOptions, TaggerSpec
 from xner.export.probes import ProbeSet
-from xner.export.quantize import write_onnx
+from xner.export.quantize import fuse_encoder, write_onnx
 from xner.export.sources import license_warnings, source_record
 
 logger = logging.getLogger("xner")
@@ -55,11 +55,13 @@ def export_tagger(
     fp32 = _trace(
         _first_output(model), tokenizer, work / "tagger-fp32" / "model.onnx", "logits", options
     )
+    fp32, fused = fuse_encoder(fp32, config, work) if options.onnx.fuse else (fp32, {})
     batch = _probe_batch(dest / "tokenizer.json", probes, settings)
     with torch.no_grad():
         reference = _torch_run(_logits(model), batch, options)
     del model
     fidelity: dict[str, Any] = {"probe_sentences": len(probes.sentences), "probes": probes.source}
+    fidelity["fused_operators"] = fused
     fidelity["tokenizer_json_matches"] = _check_tokenizer_json(tokenizer, batch, probes)
     full = _onnx_run(fp32, batch, options)
     fidelity["onnx_fp32_vs_torch"] = validate.compare_exact(
@@ -133,6 +135,7 @@ def export_aligner(
 
     fp32_path = work / "aligner-fp32" / "model.onnx"
     fp32 = _trace(_first_output(cut), tokenizer, fp32_path, "hidden_states", options)
+    fp32, fused = fuse_encoder(fp32, config, work) if options.onnx.fuse else (fp32, {})
     del cut
     batch = _probe_batch(dest / "tokenizer.json", probes, settings)
     full_model = AutoModel.from_pretrained(
@@ -142,6 +145,7 @@ def export_aligner(
         reference = _torch_run(_hidden_states(full_model, spec.layer), batch, options)
     del full_model
     fidelity: dict[str, Any] = {"probe_pairs": len(probes.pairs), "probes": probes.source}
+    fidelity["fused_operators"] = fused
     fidelity["tokenizer_json_matches"] = _check_tokenizer_json(tokenizer, batch, probes)
     full = _onnx_run(fp32, batch, options)
     fidelity["onnx_fp32_vs_torch"] = validate.compare_exact(

@@ -68,6 +68,8 @@ class OnnxOptions:
     ``quantization``: ``int8`` (dynamic quantisation of weights and embedding tables) or
     ``none`` (fp32). ``per_channel``: one scale per output channel instead of per tensor.
     ``reduce_range``: 7-bit weights (helps older x86 CPUs without VNNI avoid overflow).
+    ``fuse``: fuse each layer's attention, GELU and layer norms into ONNX Runtime's transformer
+    operators before quantising (BERT, RoBERTa, XLM-R; other families are kept as exported).
     ``opset``: ONNX opset of the exported graph. ``preprocess``: run onnxruntime's
     pre-processing (graph optimisation) before quantising; off by default since dynamic
     quantisation does not need it and it fails on XLM-R graphs unless shape inference is skipped.
@@ -76,6 +78,7 @@ class OnnxOptions:
     quantization: str = "int8"
     per_channel: bool = False
     reduce_range: bool = False
+    fuse: bool = True
     opset: int = 17
     preprocess: bool = False
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from fixtures_models import tiny_bundle, tiny_export_seconds, tiny_models  # noqa: F401
 from typer.testing import CliRunner
@@ -169,6 +170,15 @@ def test_tiny_export_writes_a_complete_manifest(
     aligner = manifest["components"]["aligner"]["settings"]
     assert (aligner["layer"], aligner["hidden_size"], aligner["cls_token"]) == (1, 32, "[CLS]")
     assert aligner["output"] == "hidden_states"
+    for part, settings in (("tagger", tagger), ("aligner", aligner)):
+        fused = manifest["components"][part]["fidelity"]["fused_operators"]
+        assert fused["Attention"] >= 1 and fused["SkipLayerNormalization"] >= 2
+        # int8 weights beside the graph, so ONNX Runtime maps them instead of parsing a protobuf
+        assert settings["quantization"] == "int8"
+        assert settings["external_data"] == [f"{part}/model.onnx.data"]
+        graph = onnx.load(str(tiny_bundle / part / "model.onnx"), load_external_data=False)
+        biggest = max(graph.graph.initializer, key=lambda t: np.prod(t.dims))
+        assert biggest.data_location == onnx.TensorProto.EXTERNAL
     assert tiny_export_seconds["total"] < 60
 
 
@@ -292,15 +302,11 @@ def test_failed_export_leaves_the_target_untouched(
 def test_cli_export_with_a_recipe_and_only(
     tiny_models,  # noqa: F811
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Also: fp32 graphs above the threshold (2 GB for real) go to external data, listed."""
+    """Also: the weights go to external data beside the graph, listed in the manifest."""
     import onnxruntime as ort
 
     from xner.cli.main import app
-    from xner.export import quantize
-
-    monkeypatch.setattr(quantize, "EXTERNAL_THRESHOLD", 0)
 
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(
@@ -310,13 +316,14 @@ def test_cli_export_with_a_recipe_and_only(
     )
     out = tmp_path / "b"
     result = CliRunner().invoke(
-        app, ["export", "--recipe", str(recipe), "--only", "tagger", "--out", str(out)]
+        app, ["export", "--recipe", str(recipe), "--only", "tagger", "--no-fuse", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     bundle = Bundle.load(out)
     assert list(bundle.components) == ["tagger"]
     assert bundle.tagger.settings.quantization == "none"
     assert "int8_vs_fp32" not in bundle.tagger.fidelity
+    assert bundle.tagger.fidelity["fused_operators"] == {}  # --no-fuse
     assert bundle.tagger.settings.external_data == ("tagger/model.onnx.data",)
     assert {e.path for e in bundle.tagger.files} >= {"tagger/model.onnx", "tagger/model.onnx.data"}
     session = ort.InferenceSession(str(bundle.tagger.path(bundle.tagger.settings.model)))
