@@ -34,7 +34,13 @@ from xner.runtime.alignio import write_alignments
 from xner.runtime.alignment_methods import AlignmentOptions, extract_alignment, get_method
 from xner.runtime.bundle import Bundle, BundleError
 from xner.runtime.data import Alignment
-from xner.runtime.engine import EngineOptions, chunked, length_batches, onnx_session
+from xner.runtime.engine import (
+    ENCODER_INPUTS,
+    EngineOptions,
+    chunked,
+    onnx_session,
+    run_encoder,
+)
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.io import Source, check_readable, iter_lines, source_name
 
@@ -43,7 +49,6 @@ __all__ = ["Aligner", "AlignmentResult", "align_files", "read_pair_files", "read
 logger = logging.getLogger("xner")
 
 WordPair = tuple[Sequence[str], Sequence[str]]
-_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,10 @@ class Aligner:
         get_method(method)  # unknown -> ConfigError listing the methods
         self.method = method
         self.alignment_options = AlignmentOptions(distortion=distortion, threshold=threshold)
-        unknown = [name for name in settings.inputs if name not in _FEEDS]
+        unknown = [name for name in settings.inputs if name not in ENCODER_INPUTS]
         if unknown:
-            problem = f"aligner input {unknown[0]!r} is not supported (known: {', '.join(_FEEDS)})"
+            known = ", ".join(ENCODER_INPUTS)
+            problem = f"aligner input {unknown[0]!r} is not supported (known: {known})"
             raise BundleError(self.bundle.root, [problem])
         self._dtype = np.dtype(settings.input_dtype)
         self.tokenizer = Tokenizer.from_file(str(component.path(settings.tokenizer)))
@@ -220,22 +226,10 @@ class Aligner:
 
     def _run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         """Hidden states ``[length, hidden]`` of every sequence, in order."""
-        out: list[np.ndarray] = [np.zeros(0)] * len(sequences)
-        lengths = [len(seq) for seq in sequences]
-        o = self.options
-        for batch in length_batches(lengths, o.max_batch_size, o.max_batch_tokens):
-            width = max(lengths[i] for i in batch.tolist())
-            ids = np.full((len(batch), width), self.settings.pad_id, dtype=self._dtype)
-            mask = np.zeros((len(batch), width), dtype=self._dtype)
-            for row, index in enumerate(batch.tolist()):
-                ids[row, : lengths[index]] = sequences[index]
-                mask[row, : lengths[index]] = 1
-            values = {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * mask}
-            feeds = {name: values[name] for name in self.settings.inputs}
-            (hidden,) = self.session.run([self.settings.output], feeds)
-            for row, index in enumerate(batch.tolist()):
-                out[index] = hidden[row, : lengths[index]]
-        return out
+        s = self.settings
+        return run_encoder(
+            self.session, sequences, s.inputs, s.output, s.pad_id, self.options, self._dtype
+        )
 
     @staticmethod
     def _vectors(side: _Side, states: list[np.ndarray]) -> np.ndarray:

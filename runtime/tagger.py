@@ -40,7 +40,13 @@ import numpy as np
 
 from xner.runtime.bundle import Bundle, BundleError
 from xner.runtime.data import Sentence, Span
-from xner.runtime.engine import EngineOptions, chunked, length_batches, onnx_session
+from xner.runtime.engine import (
+    ENCODER_INPUTS,
+    EngineOptions,
+    chunked,
+    onnx_session,
+    run_encoder,
+)
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.formats import read_sentences, resolve_format, write_sentences
 from xner.runtime.io import Source, is_stream
@@ -50,8 +56,6 @@ from xner.runtime.tags import detect_scheme, normalize_scheme, spans_from_tags, 
 __all__ = ["TagResult", "Tagger", "plan_windows", "tag_file", "tag_sentences"]
 
 logger = logging.getLogger("xner")
-
-_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,10 @@ class Tagger:
         self.scheme = normalize_scheme(s.scheme)
         self.entity_types = sorted({label[2:] for label in self.labels if label != "O"})
         self._outside = self.labels.index("O")
-        unknown = [name for name in s.inputs if name not in _FEEDS]
+        unknown = [name for name in s.inputs if name not in ENCODER_INPUTS]
         if unknown:
-            problem = f"tagger input {unknown[0]!r} is not supported (known: {', '.join(_FEEDS)})"
+            known = ", ".join(ENCODER_INPUTS)
+            problem = f"tagger input {unknown[0]!r} is not supported (known: {known})"
             raise BundleError(root, [problem])
         self._dtype = np.dtype(s.input_dtype)
         self.tokenizer = Tokenizer.from_file(str(component.path(s.tokenizer)))
@@ -233,27 +238,14 @@ class Tagger:
 
     def _run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         """Logits ``[length, n_labels]`` (float32) of every sequence, in order."""
-        out: list[np.ndarray] = [np.zeros(0)] * len(sequences)
-        lengths = [len(seq) for seq in sequences]
-        o = self.options
-        for batch in length_batches(lengths, o.max_batch_size, o.max_batch_tokens):
-            rows = batch.tolist()
-            width = max(lengths[i] for i in rows)
-            ids = np.full((len(rows), width), self.settings.pad_id, dtype=self._dtype)
-            mask = np.zeros((len(rows), width), dtype=self._dtype)
-            for row, index in enumerate(rows):
-                ids[row, : lengths[index]] = sequences[index]
-                mask[row, : lengths[index]] = 1
-            values = {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * mask}
-            feeds = {name: values[name] for name in self.settings.inputs}
-            (logits,) = self.session.run([self.settings.output], feeds)
-            if logits.shape[-1] != len(self.labels):
-                problem = f"tagger graph gave {logits.shape[-1]} logits for {len(self.labels)}"
-                raise BundleError(self.bundle.root, [problem + " labels"])
-            logits = logits.astype(np.float32, copy=False)
-            for row, index in enumerate(rows):
-                out[index] = logits[row, : lengths[index]]
-        return out
+        s = self.settings
+        out = run_encoder(
+            self.session, sequences, s.inputs, s.output, s.pad_id, self.options, self._dtype
+        )
+        if out and out[0].shape[-1] != len(self.labels):
+            problem = f"tagger graph gave {out[0].shape[-1]} logits for {len(self.labels)}"
+            raise BundleError(self.bundle.root, [problem + " labels"])
+        return [logits.astype(np.float32, copy=False) for logits in out]
 
     def _result(self, plan: _Plan | None, states: list[np.ndarray]) -> TagResult:
         """Gather each word's first-subword logits and decode them into tags and spans."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from xner.runtime.bundle import Bundle, TranslatorSettings
-from xner.runtime.engine import EngineOptions, choose_device, chunked, length_batches
+from xner.runtime.engine import EngineOptions, choose_device, chunked, length_batches, trim_heap
 from xner.runtime.errors import ConfigError, XnerError, unknown_choice
 from xner.runtime.io import check_readable, iter_lines, open_output
 from xner.runtime.languages import check_supported, get_language
@@ -398,6 +398,7 @@ class Translator:
         """``(tokens, score, hit_limit)`` per source; the result does not depend on batching."""
         s = self.settings
         extra = len(prefix) if s.decoding_length_counts_prefix else 0
+        trim_heap()
         pending = []
         batches = length_batches(
             [len(x) for x in sources], self.options.max_batch_size, self.options.max_batch_tokens

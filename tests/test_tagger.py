@@ -290,7 +290,7 @@ class _FixedSession:
         self.logits = logits
         self.calls = 0
 
-    def run(self, outputs, feeds):
+    def run(self, outputs, feeds, run_options=None):
         self.calls += 1
         return [self.logits[None, : feeds["input_ids"].shape[1]]]
 
