@@ -1,17 +1,29 @@
-"""Time the projection methods on realistic 200-word sentences with 20 entities.
+"""Time the projection methods: long synthetic sentences, and MasakhaNER-sized ones in a batch.
 
-Usage: ``python bench/bench_projection.py [--sentences 5] [--runs 200] [--seed 0]``
+Usage: ``python bench/bench_projection.py [--scenario all|long|masakhaner] [--sentences 5]
+[--runs 200] [--batch-runs 30] [--seed 0] [--data DIR]``
 
-Each sentence pair is synthetic but shaped like real ones: a 180-word source and a 200-word
-target, a mostly monotone alignment (jitter of one word, some source words unaligned, some linked
-to two target words, a few stray links anywhere), 20 non-overlapping entities of 1 to 4 words,
-and target tokens with a few punctuation marks (including ``!`` and ``?``, the default stop
-words). Timed, per sentence: ``heuristic``, ``ngram`` greedy and ``ngram`` exact (through
-:func:`xner.runtime.projection.project`, input checks included), the two ``ngram`` matchings
-again with every span of the target given as a candidate (the full ``(E, K)`` score matrix path,
-K = 20,100), and the plain-Python references of ``heuristic`` and ``ngram`` greedy
-(bench/reference_projection.py). Outputs are checked to agree with the
-references. Prints a Markdown table and writes JSON to ``bench/results/projection-<date>.json``.
+**Long sentences** (``long``). Each sentence pair is synthetic but shaped like real ones: a
+180-word source and a 200-word target, a mostly monotone alignment (jitter of one word, some
+source words unaligned, some linked to two target words, a few stray links anywhere), 20
+non-overlapping entities of 1 to 4 words, and target tokens with a few punctuation marks
+(including ``!`` and ``?``, the default stop words). Timed, per sentence: ``heuristic``,
+``ngram`` greedy and ``ngram`` exact (through :func:`xner.runtime.projection.project`, input
+checks included), the two ``ngram`` matchings again with every span of the target given as a
+candidate (the full score path, K = 20,100), and the plain-Python references of ``heuristic``
+and ``ngram`` greedy (bench/reference_projection.py).
+
+**MasakhaNER-sized sentences** (``masakhaner``): the 200 real MasakhaNER 2.0 test sentences of
+bench/run_bench.py (40 of each of its languages, evenly spaced through each file; about 24 words
+and one or two entities each), their gold entities as source spans, a synthetic alignment shaped
+as above to a target of similar length (0.9 to 1.15 times the source) and synthetic target
+tokens. Timed over all 200 sentences, median of ``--batch-runs`` runs (at least 20): xner in one
+batched call (:func:`xner.runtime.projection.project_batch`), xner one call per sentence, and
+the plain-Python references looped over the sentences; the ratio reference / xner batched is
+the one the benchmark's goal (20x) is about.
+
+Outputs are checked to agree with the references. Prints Markdown tables and writes JSON to
+``bench/results/projection-<date>.json``.
 """
 
 from __future__ import annotations
@@ -26,16 +38,23 @@ import statistics
 import time
 from pathlib import Path
 
+import bench_data
 import numpy as np
 import reference_projection as ref
 
 from xner.runtime.atomic import atomic_write
 from xner.runtime.data import Span
-from xner.runtime.projection import NgramOptions, match_entities, project
+from xner.runtime.formats import read_sentences
+from xner.runtime.projection import NgramOptions, match_entities, project, project_batch
+from xner.runtime.tags import spans_from_tags
 from xner.runtime.version import __version__
 
 GOAL_MS = 50.0
+GOAL_SPEEDUP = 20.0
 LABELS = ("PER", "ORG", "LOC", "MISC")
+DEFAULT_DATA = Path(
+    os.environ.get("XNER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
 def make_sentence(seed: int, n_src: int = 180, n_tgt: int = 200, n_entities: int = 20):
@@ -46,6 +65,11 @@ def make_sentence(seed: int, n_src: int = 180, n_tgt: int = 200, n_entities: int
         Span(s, s + rng.choices([1, 2, 3, 4], weights=[4, 4, 2, 1])[0], rng.choice(LABELS))
         for s in slots
     ]
+    return spans, synthetic_links(rng, n_src, n_tgt), n_tgt, synthetic_tokens(rng, n_tgt, 12)
+
+
+def synthetic_links(rng: random.Random, n_src: int, n_tgt: int) -> np.ndarray:
+    """A mostly monotone alignment of ``n_src`` source words to ``n_tgt`` target words."""
     links = []
     for i in range(n_src):
         if rng.random() < 0.08:
@@ -59,10 +83,36 @@ def make_sentence(seed: int, n_src: int = 180, n_tgt: int = 200, n_entities: int
             links.append((i, j + 1))  # one source word, two target words
         if rng.random() < 0.03:
             links.append((i, rng.randrange(n_tgt)))  # stray link
+    return np.array(links, dtype=np.int64).reshape(-1, 2)
+
+
+def synthetic_tokens(rng: random.Random, n_tgt: int, n_punct: int) -> list[str]:
+    """``n_tgt`` target words, ``n_punct`` of them punctuation (``!`` and ``?`` among them)."""
     tokens = [f"w{k}" for k in range(n_tgt)]
-    for k in rng.sample(range(n_tgt), 12):
+    for k in rng.sample(range(n_tgt), n_punct):
         tokens[k] = rng.choice([",", ",", ".", "!", "?"])
-    return spans, np.array(links, dtype=np.int64), n_tgt, tokens
+    return tokens
+
+
+def masakhaner_sentences(data: Path, per_language: int = 40, seed: int = 0) -> list[tuple]:
+    """The MasakhaNER-sized sentence pairs: (gold entities, links, target length, tokens).
+
+    The sentences of :func:`bench_data.load_sentences` (evenly spaced through each test file),
+    read with their tags; the target is synthetic, 0.9 to 1.15 times as long as the source.
+    """
+    rng = random.Random(seed)
+    out = []
+    for lang in bench_data.LANGUAGES:
+        sentences = list(read_sentences(data / "masakhaner2" / f"{lang}.test.conll"))
+        step = len(sentences) / per_language
+        for k in range(per_language):
+            sentence = sentences[int(k * step)]
+            n_src = len(sentence.tokens)
+            n_tgt = max(1, round(n_src * rng.uniform(0.9, 1.15)))
+            spans = spans_from_tags(sentence.tags, "IOB2")
+            links = synthetic_links(rng, n_src, n_tgt)
+            out.append((spans, links, n_tgt, synthetic_tokens(rng, n_tgt, n_tgt // 16)))
+    return out
 
 
 def time_call(fn, runs: int, warmup: int = 3) -> list[float]:
@@ -110,15 +160,8 @@ def _methods(spans, links, n_tgt, tokens, exact, args) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=int, default=5, help="sentence pairs (seeds)")
-    parser.add_argument("--runs", type=int, default=200, help="timed runs per vectorised method")
-    parser.add_argument("--ref-runs", type=int, default=3, help="timed runs of the n-gram ref.")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first sentence")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
-    args = parser.parse_args()
-
+def run_long(args: argparse.Namespace) -> dict:
+    """The long-sentence scenario: timings per sentence; prints its table."""
     exact = NgramOptions(exact=True)
     times: dict[str, list[float]] = {}
     agree = True
@@ -165,19 +208,7 @@ def main() -> None:
     print(f"outputs agree with the references: {'yes' if agree else 'NO'}")
     for t in totals:
         print(f"seed {t['seed']}: total score greedy {t['greedy']:.4f}, exact {t['exact']:.4f}")
-
-    today = dt.date.today().isoformat()
-    out = args.out or Path(__file__).resolve().parent / "results" / f"projection-{today}.json"
-    record = {
-        "benchmark": "projection",
-        "date": today,
-        "xner_version": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+    return {
         "settings": {
             "sentences": args.sentences,
             "first_seed": args.seed,
@@ -191,6 +222,118 @@ def main() -> None:
         "agree_with_reference": agree,
         "totals": totals,
     }
+
+
+def run_masakhaner(args: argparse.Namespace) -> dict:
+    """The MasakhaNER-sized scenario: all sentences per timed call; prints its table."""
+    sentences = masakhaner_sentences(args.data, seed=args.seed)
+    pairs = [links.tolist() for _, links, _, _ in sentences]  # the reference gets plain lists
+    plain = [(s, p, n, t) for (s, _, n, t), p in zip(sentences, pairs, strict=True)]
+    heuristic_items = [(spans, links, n) for spans, links, n, _ in sentences]
+    calls = {
+        "heuristic": (
+            lambda: project_batch(heuristic_items),
+            lambda: [project(*item) for item in heuristic_items],
+            lambda: [ref.heuristic(spans, p, n) for spans, p, n, _ in plain],
+        ),
+        "ngram greedy": (
+            lambda: project_batch(sentences, "ngram"),
+            lambda: [project(s, x, n, "ngram", target_tokens=t) for s, x, n, t in sentences],
+            lambda: [ref.ngram_greedy(s, p, n, tokens=t) for s, p, n, t in plain],
+        ),
+    }
+    runs = max(20, args.batch_runs)
+    rows = []
+    agree = True
+    for name, (batched, one_by_one, reference) in calls.items():
+        expected = reference()
+        agree &= batched() == expected and one_by_one() == expected
+        medians = [
+            statistics.median(time_call(fn, runs, warmup=2))
+            for fn in (batched, one_by_one, reference)
+        ]
+        speedup = medians[2] / medians[0]
+        rows.append(
+            {
+                "method": name,
+                "xner_batched_ms": round(medians[0], 4),
+                "xner_one_call_per_sentence_ms": round(medians[1], 4),
+                "reference_ms": round(medians[2], 4),
+                "speedup": round(speedup, 2),
+                "speedup_one_call_per_sentence": round(medians[2] / medians[1], 2),
+                "goal_met": speedup >= GOAL_SPEEDUP,
+            }
+        )
+
+    n_words = sum(n for _, _, n, _ in sentences)
+    n_entities = sum(len(spans) for spans, _, _, _ in sentences)
+    print(
+        f"Projection, {len(sentences)} MasakhaNER 2.0 sentences ({n_words} target words, "
+        f"{n_entities} entities) per call, median of {runs} runs"
+    )
+    print()
+    print(
+        "| method | xner batched ms | xner one call per sentence ms | plain Python ms | "
+        "plain Python / xner batched | >= 20x |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
+    for row in rows:
+        goal = "yes" if row["goal_met"] else "no"
+        print(
+            f"| {row['method']} | {row['xner_batched_ms']:.3f} | "
+            f"{row['xner_one_call_per_sentence_ms']:.3f} | {row['reference_ms']:.3f} | "
+            f"{row['speedup']:.1f}x | {goal} |"
+        )
+    print()
+    print(f"outputs agree with the references: {'yes' if agree else 'NO'}")
+    return {
+        "settings": {
+            "sentences": len(sentences),
+            "languages": list(bench_data.LANGUAGES),
+            "target_words": n_words,
+            "entities": n_entities,
+            "runs": runs,
+            "seed": args.seed,
+            "goal_speedup": GOAL_SPEEDUP,
+        },
+        "results": rows,
+        "agree_with_reference": agree,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=("all", "long", "masakhaner"), default="all")
+    parser.add_argument("--sentences", type=int, default=5, help="long sentence pairs (seeds)")
+    parser.add_argument("--runs", type=int, default=200, help="timed runs per vectorised method")
+    parser.add_argument("--ref-runs", type=int, default=3, help="timed runs of the n-gram ref.")
+    parser.add_argument(
+        "--batch-runs", type=int, default=30, help="timed runs of each MasakhaNER call (>= 20)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first sentence")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
+    args = parser.parse_args()
+
+    today = dt.date.today().isoformat()
+    record: dict = {
+        "benchmark": "projection",
+        "date": today,
+        "xner_version": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    if args.scenario in ("all", "long"):
+        record.update(run_long(args))
+    if args.scenario in ("all", "masakhaner"):
+        if args.scenario == "all":
+            print()
+        record["masakhaner"] = run_masakhaner(args)
+    record["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    out = args.out or Path(__file__).resolve().parent / "results" / f"projection-{today}.json"
     with atomic_write(out) as handle:
         json.dump(record, handle, indent=2)
         handle.write("\n")

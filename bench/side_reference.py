@@ -163,25 +163,31 @@ class ReferenceSide:
         return out
 
     @staticmethod
-    def project(spans: list[Any], links: Any, n_target: int) -> list[Any]:
+    def project(spans: list[list[Any]], links: list[Any], lengths: list[int]) -> list[list[Any]]:
         import reference_projection
 
-        return reference_projection.heuristic(spans, links, n_target)
+        return [
+            reference_projection.heuristic(s, x, n)
+            for s, x, n in zip(spans, links, lengths, strict=True)
+        ]
 
     @staticmethod
-    def project_ngram(spans: list[Any], links: Any, words: list[str]) -> list[Any]:
+    def project_ngram(
+        spans: list[list[Any]], links: list[Any], words: list[list[str]]
+    ) -> list[list[Any]]:
         import reference_projection
 
-        return reference_projection.ngram_greedy(spans, links, len(words), tokens=words)
+        return [
+            reference_projection.ngram_greedy(s, x, len(w), tokens=w)
+            for s, x, w in zip(spans, links, words, strict=True)
+        ]
 
     def end_to_end(self, items: list[dict]) -> list[list[Any]]:
         english = [self.words(text) for text, _ in self.translate(items)]
         entities = self.tag(english)
         originals = [item["words"] for item in items]
         links = self.align(list(zip(english, originals, strict=True)))
-        return [
-            self.project(s, x, len(w)) for s, x, w in zip(entities, links, originals, strict=True)
-        ]
+        return self.project(entities, links, [len(w) for w in originals])
 
     def note(self) -> str:
         """What ran: precision, threads, batching."""

@@ -9,7 +9,8 @@ side_reference.py); this module times them the same way for both:
 2. translate all sentences (``repeats.translate`` runs), then tag the English words, align
    English with the original words and project the English entities (``repeats`` each), every
    stage fed with the previous stage's output of the same side; projection is timed with the
-   pipeline's default method (``heuristic``) and with ``ngram`` (greedy matching);
+   pipeline's default method (``heuristic``) and with ``ngram`` (greedy matching), one call per
+   side over all sentences (xner projects them as one batch, the reference loops over them);
 3. the whole chain once more as one call (``end_to_end``), ``repeats.e2e`` runs.
 
 Each stage is called once on two sentences before it is timed (first calls pay for kernel
@@ -66,21 +67,17 @@ def run_side(side: Any, config: dict[str, Any], clock: EngineClock | None) -> di
     n_original = sum(len(w) for w in originals)
     stages["align"] = _stage(timing, len(items), n_english + n_original, "words (both sides)")
 
+    lengths = [len(words) for words in originals]
+
     def project_all() -> list[Any]:
-        return [
-            side.project(spans, pairs_k, len(words))
-            for spans, pairs_k, words in zip(entities, links, originals, strict=True)
-        ]
+        return side.project(entities, links, lengths)
 
     project_all()
     timing, projected = timed_runs(project_all, repeats["project"], None)
     stages["project"] = _stage(timing, len(items), n_original, "original words")
 
     def project_ngram_all() -> list[Any]:
-        return [
-            side.project_ngram(spans, pairs_k, words)
-            for spans, pairs_k, words in zip(entities, links, originals, strict=True)
-        ]
+        return side.project_ngram(entities, links, originals)
 
     project_ngram_all()
     timing, _ = timed_runs(project_ngram_all, repeats["project"], None)

@@ -84,16 +84,19 @@ class XnerSide:
         return [result.pairs for result in self.aligner.align(pairs)]
 
     @staticmethod
-    def project(spans: list[Any], links: Any, n_target: int) -> list[Any]:
-        from xner.runtime.projection import project
+    def project(spans: list[list[Any]], links: list[Any], lengths: list[int]) -> list[list[Any]]:
+        from xner.runtime.projection import project_batch
 
-        return project(spans, links, n_target)
+        return project_batch(list(zip(spans, links, lengths, strict=True)))
 
     @staticmethod
-    def project_ngram(spans: list[Any], links: Any, words: list[str]) -> list[Any]:
-        from xner.runtime.projection import project
+    def project_ngram(
+        spans: list[list[Any]], links: list[Any], words: list[list[str]]
+    ) -> list[list[Any]]:
+        from xner.runtime.projection import project_batch
 
-        return project(spans, links, len(words), "ngram", target_tokens=words)
+        lengths = [len(w) for w in words]
+        return project_batch(list(zip(spans, links, lengths, words, strict=True)), "ngram")
 
     def end_to_end(self, items: list[dict]) -> list[list[Any]]:
         try:
@@ -115,9 +118,7 @@ class XnerSide:
         entities = self.tag(english)
         originals = [item["words"] for item in items]
         links = self.align(list(zip(english, originals, strict=True)))
-        return [
-            self.project(s, x, len(w)) for s, x, w in zip(entities, links, originals, strict=True)
-        ]
+        return self.project(entities, links, [len(w) for w in originals])
 
     def note(self) -> str:
         """What ran: engines, precision, batching and the end-to-end path."""

@@ -1,7 +1,8 @@
 """File-level jobs behind the model-free commands: ``xner project`` and ``xner evaluate``.
 
 Each job streams its inputs one sentence at a time, checks that parallel files stay in step, and
-reports any problem as ``FILE:LINE: problem``. Output is written atomically.
+reports any problem as ``FILE:LINE: problem``. Projection runs on chunks of
+:data:`CHUNK_SIZE` sentences (one batched call each). Output is written atomically.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from xner.runtime.alignio import check_alignment, clip_alignment, read_alignments
-from xner.runtime.data import Alignment, Sentence
+from xner.runtime.data import Alignment, Sentence, Span
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import EvaluationResult, evaluate
 from xner.runtime.formats import read_sentences, write_sentences
-from xner.runtime.projection import project
+from xner.runtime.projection import ProjectionItem, project_batch
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
 
 logger = logging.getLogger("xner")
 
 PathLike = str | os.PathLike[str]
 OUT_OF_RANGE = ("error", "clip")
+CHUNK_SIZE = 512
+"""Sentences projected together by :func:`projected_sentences` (one batched call)."""
 
 
 @dataclass
@@ -92,29 +95,60 @@ def projected_sentences(
         ("the target", read_sentences(target, target_format)),
         ("the alignments", read_alignments(alignments, one_indexed=one_indexed)),
     )
-    for src, tgt, links in streams:
-        src: Sentence
-        tgt: Sentence
-        links: Alignment
-        if src.tags is None:
-            raise InputError(src.source, src.line or None, "the source sentence has no tags")
-        validate_tags(src.tags, "IOB2", path=src.source, line=src.line or None)
-        n_src, n_tgt = len(src.tokens), len(tgt.tokens)
-        if out_of_range == "clip":
-            links, dropped = clip_alignment(links, n_src, n_tgt)
-            stats.dropped_links += dropped
-        else:
-            check_alignment(links, n_src, n_tgt, path=links.source, line=links.line or None)
-        spans = spans_from_tags(src.tags, "IOB2")
-        projected = project(spans, links, n_tgt, method, options, target_tokens=tgt.tokens)
-        stats.sentences += 1
-        stats.source_entities += len(spans)
-        stats.projected_entities += len(projected)
-        yield Sentence(tgt.tokens, tags_from_spans(projected, n_tgt), tgt.line, tgt.source)
+    pending: list[tuple[Sentence, list[Span], Alignment]] = []
+    try:
+        for src, tgt, links in streams:
+            src: Sentence
+            tgt: Sentence
+            links: Alignment
+            if src.tags is None:
+                raise InputError(src.source, src.line or None, "the source sentence has no tags")
+            validate_tags(src.tags, "IOB2", path=src.source, line=src.line or None)
+            n_src, n_tgt = len(src.tokens), len(tgt.tokens)
+            if out_of_range == "clip":
+                links, dropped = clip_alignment(links, n_src, n_tgt)
+                stats.dropped_links += dropped
+            else:
+                check_alignment(links, n_src, n_tgt, path=links.source, line=links.line or None)
+            pending.append((tgt, spans_from_tags(src.tags, "IOB2"), links))
+            if len(pending) == CHUNK_SIZE:
+                chunk, pending = pending, []
+                yield from _projected_chunk(chunk, method, options, stats)
+    except Exception:
+        # what was read before the problem goes out first, as it would one by one
+        yield from _projected_chunk(pending, method, options, stats)
+        raise
+    yield from _projected_chunk(pending, method, options, stats)
     if stats.dropped_links:
         logger.warning(
             "dropped %d alignment links that pointed past a sentence", stats.dropped_links
         )
+
+
+def _projected_chunk(
+    chunk: list[tuple[Sentence, list[Span], Alignment]],
+    method: str,
+    options: Any,
+    stats: ProjectionStats,
+) -> Iterator[Sentence]:
+    """Project the ``(target, source spans, links)`` of ``chunk`` in one call; when some
+    sentence's inputs are bad, one at a time up to the first that fails."""
+    if not chunk:
+        return
+    items = [
+        ProjectionItem(spans, links, len(tgt.tokens), tgt.tokens) for tgt, spans, links in chunk
+    ]
+    projected: Iterator[list[Span]] | list[list[Span]]
+    try:
+        projected = project_batch(items, method, options)
+    except ValueError:
+        projected = (project_batch([item], method, options)[0] for item in items)
+    for (tgt, spans, _), target_spans in zip(chunk, projected, strict=True):
+        stats.sentences += 1
+        stats.source_entities += len(spans)
+        stats.projected_entities += len(target_spans)
+        tags = tags_from_spans(target_spans, len(tgt.tokens))
+        yield Sentence(tgt.tokens, tags, tgt.line, tgt.source)
 
 
 def project_files(

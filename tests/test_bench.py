@@ -17,7 +17,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import bench_data  # noqa: E402
+import bench_projection  # noqa: E402
 import facts  # noqa: E402
+import reference_projection  # noqa: E402
 import report  # noqa: E402
 
 STAGES = ("translate", "tag", "align", "project", "project_ngram", "end_to_end")
@@ -113,6 +115,26 @@ def test_sentences_are_spread_over_each_file(shared_data):
     assert [item["lang"] for item in items] == ["hau"] * 3 + ["zul"] * 3
     assert all(item["text"] == " ".join(item["words"]) and item["words"] for item in items)
     assert len({item["text"] for item in items}) == 6
+
+
+def test_masakhaner_projection_scenario(shared_data):
+    """The MasakhaNER-sized projection scenario: real sentences and gold entities, synthetic
+    links inside both sentences; xner's batched projection agrees with the reference."""
+    from xner.runtime.projection import project_batch
+
+    pairs = bench_projection.masakhaner_sentences(shared_data, per_language=3)
+    assert len(pairs) == 3 * len(bench_data.LANGUAGES)
+    sources = [item["words"] for item in bench_data.load_sentences(shared_data, per_language=3)]
+    for (spans, links, n_tgt, tokens), source in zip(pairs, sources, strict=True):
+        assert len(tokens) == n_tgt and links.shape[1] == 2
+        assert all(0 <= s.start < s.end <= len(source) for s in spans)
+        assert (links[:, 0] < len(source)).all() and (links[:, 1] < n_tgt).all()
+    assert sum(len(spans) for spans, _, _, _ in pairs) > 0
+    heuristic = project_batch([item[:3] for item in pairs])
+    assert heuristic == [reference_projection.heuristic(*item[:3]) for item in pairs]
+    ngram = project_batch(pairs, "ngram")
+    expected = [reference_projection.ngram_greedy(*item[:3], tokens=item[3]) for item in pairs]
+    assert ngram == expected
 
 
 def test_requirement_closure_follows_requirements_without_extras():

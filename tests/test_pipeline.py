@@ -18,7 +18,8 @@ from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.data import Sentence
+from xner.runtime.aligner import AlignmentResult
+from xner.runtime.data import Sentence, Span
 from xner.runtime.errors import InputError
 from xner.runtime.evaluate import evaluate
 from xner.runtime.formats import read_sentences, write_sentences
@@ -32,7 +33,7 @@ from xner.runtime.pipelines import (
     translate_test,
     translate_train,
 )
-from xner.runtime.pipelines.stages import join_words
+from xner.runtime.pipelines.stages import join_words, project_chunk, project_spans
 from xner.runtime.tags import spans_from_tags, validate_tags
 from xner.runtime.tokenize import word_tokenize
 from xner.runtime.translator import Translation
@@ -82,6 +83,23 @@ class Failing:
         done = self.real.translate(sentences, src_lang, tgt_lang, **kwargs)
         return [
             Translation("") if "EMPTY" in s else t for s, t in zip(sentences, done, strict=True)
+        ]
+
+
+class Overreaching:
+    """An aligner whose links for pairs holding ``FAR`` point past the end of the target."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def align(self, pairs, method=None):
+        done = self.real.align(pairs, method=method)
+        return [
+            AlignmentResult(np.array([[0, len(target)]]), r.method) if "FAR" in target else r
+            for (_, target), r in zip(pairs, done, strict=True)
         ]
 
 
@@ -261,6 +279,48 @@ def test_a_failing_sentence_gets_an_error_and_the_others_go_on(engines, failing,
     for k in (2, 4):
         assert set(results[k].tags) == {"O"} and len(results[k].tags) == len(sentences[k].tokens)
     assert [results[k].tags for k in (0, 1, 3, 5)] == [r.tags for r in alone]
+
+
+def test_a_sentence_that_cannot_be_projected_fails_alone(engines, hausa) -> None:
+    """The chunk is projected in one batch; out-of-range links fail only their sentence."""
+    sentences = list(read_sentences(hausa))[:8]
+    far = (1, 3, 6)
+    for k in far:
+        sentences[k] = Sentence([*sentences[k].tokens, "FAR"], None, sentences[k].line, "h")
+    broken = Engines(
+        translator=engines.translator, tagger=engines.tagger, aligner=Overreaching(engines.aligner)
+    )
+    results = list(translate_test(broken, sentences, "hau"))
+    failed = [k for k in far if results[k].english_spans]
+    assert failed  # the tiny tagger found something to project there
+    for k in failed:
+        n = len(sentences[k].tokens)
+        expected = f"projection failed: alignment link 0-{n} points past the target sentence"
+        assert results[k].error.startswith(expected)
+        assert set(results[k].tags) == {"O"} and results[k].spans == []
+    rest = [k for k in range(len(sentences)) if k not in far]
+    alone = list(translate_test(engines, [sentences[k] for k in rest], "hau"))
+    assert [results[k].tags for k in rest] == [r.tags for r in alone]
+    assert all(results[k].error is None for k in rest)
+
+
+@pytest.mark.parametrize("method", ["heuristic", "ngram"])
+def test_project_chunk_equals_one_sentence_at_a_time(method) -> None:
+    good = ([Span(0, 2, "PER")], np.array([[0, 1], [1, 2]]), ["a", "b", "c"])
+    empty = ([], np.array([[5, 9]]), ["a"])  # no entity: its links are not looked at
+    bad = ([Span(0, 1, "LOC")], np.array([[0, 3]]), ["a", "b"])
+    errors: dict[int, str] = {}
+    out = project_chunk({0: good, 1: empty, 2: bad, 3: good}, method, None, errors)
+    assert errors == {
+        2: "projection failed: alignment link 0-3 points past the target sentence (2 words)"
+    }
+    assert out == {
+        k: project_spans(*job, method, None) for k, job in [(0, good), (1, empty), (3, good)]
+    }
+    assert out[0][0] == [Span(1, 3, "PER")]
+    assert out[1] == ([], [] if method == "ngram" else None)
+    with pytest.raises(ValueError, match="points past"):
+        project_spans(*bad, method, None)
 
 
 @pytest.mark.parametrize(

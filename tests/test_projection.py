@@ -24,9 +24,12 @@ from xner.runtime.errors import ConfigError
 from xner.runtime.projection import (
     HeuristicOptions,
     NgramOptions,
+    ProjectionItem,
     available_methods,
     match_entities,
+    match_entities_batch,
     project,
+    project_batch,
     project_tags,
     register_method,
 )
@@ -513,6 +516,115 @@ def test_exact_beats_greedy_on_bigger_random_sentences(seed):
     greedy = match_entities(spans, links, n_tgt)
     assert total(exact) >= total(greedy) - 1e-9
     assert_valid([m.span for m in exact], n_tgt, {PER, LOC, ORG})
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_batch_items_and_results_in_order():
+    a = ([Span(0, 2, PER)], [(0, 1), (1, 2)], 4)
+    b = ([Span(0, 1, LOC)], np.array([[0, 0]]), 2, ["x", "y"])
+    c = ProjectionItem([], [], 0)
+    d = ([Span(1, 2, ORG)], Alignment.from_pairs([(1, 3)]), 4, None, None)
+    assert project_batch([a, b, c, d]) == [
+        [Span(1, 3, PER)],
+        [Span(0, 1, LOC)],
+        [],
+        [Span(3, 4, ORG)],
+    ]
+    assert project_batch([]) == []
+    assert project_batch([a, b], "ngram") == [[Span(1, 3, PER)], [Span(0, 1, LOC)]]
+    arrays = (b[0], b[1], 2, np.array(["x", "!"]), np.array([[0, 1], [0, 2]]))  # arrays anywhere
+    assert project_batch([a, arrays], "ngram") == [[Span(1, 3, PER)], [Span(0, 1, LOC)]]
+    with pytest.raises(ValueError, match="spans, alignment, target_length"):
+        project_batch([([Span(0, 1, PER)], [])])
+
+
+def test_batch_errors_name_the_sentence():
+    good = ([Span(0, 1, PER)], [(0, 0)], 2)
+    with pytest.raises(
+        ValueError, match=r"sentence 1 of the batch: alignment link 0-2 points past"
+    ):
+        project_batch([good, ([Span(0, 1, PER)], [(0, 0), (0, 2)], 2), good])
+    with pytest.raises(ValueError, match="sentence 2 of the batch: source span .* is empty"):
+        project_batch([good, good, ([Span(1, 1, PER)], [], 2)])
+    with pytest.raises(ValueError, match="sentence 0 of the batch: 1 target tokens"):
+        project_batch([(*good, ["a"]), good], "ngram")
+    with pytest.raises(ValueError, match="sentence 1 of the batch: candidate"):
+        match_entities_batch([good, (*good, None, [(0, 3)])])
+    with pytest.raises(ConfigError, match="ngram"):
+        project_batch([good, (*good, None, [(0, 1)])])
+
+
+def test_batch_neighbours_do_not_interact():
+    """An entity at the end of one target and one at the start of the next stay apart."""
+    first = ([Span(0, 1, PER)], [(0, 2)], 3)  # the last target word
+    second = ([Span(0, 1, PER)], [(0, 0)], 3)  # the first target word
+    empty = ([Span(0, 1, LOC)], [], 0)
+    for method in ("heuristic", "ngram"):
+        out = project_batch(
+            [first, empty, second, first], method, {"exact": True} if method == "ngram" else None
+        )
+        assert out == [[Span(2, 3, PER)], [], [Span(0, 1, PER)], [Span(2, 3, PER)]]
+
+
+@st.composite
+def batch_items(draw):
+    """A few sentence pairs; each may give target tokens and candidates."""
+    items = []
+    for spans, links, n_tgt, tokens in draw(st.lists(instances(), max_size=6)):
+        tok = tokens if draw(st.booleans()) else None
+        items.append(ProjectionItem(spans, links, n_tgt, tok, draw(candidate_lists(n_tgt))))
+    return items
+
+
+@FAST
+@given(batch_items(), heuristic_options)
+def test_heuristic_batch_equals_one_sentence_at_a_time_and_the_reference(items, options):
+    items = [item._replace(candidates=None) for item in items]
+    out = project_batch(items, "heuristic", options)
+    assert out == [project(*item[:3], "heuristic", options, item.target_tokens) for item in items]
+    expected = [
+        ref.heuristic(
+            item.spans,
+            item.alignment,
+            item.target_length,
+            options.merge_distance,
+            options.length_ratio,
+            options.keep,
+            options.collisions,
+        )
+        for item in items
+    ]
+    assert out == expected
+
+
+@FAST
+@given(batch_items(), st.sampled_from([None, 1, 2, 4]), st.booleans())
+def test_ngram_batch_equals_one_sentence_at_a_time_and_the_reference(items, max_len, exact):
+    options = NgramOptions(max_len=max_len, exact=exact)
+    batched = match_entities_batch(items, options)
+    assert batched == [match_entities(*item[:3], options, *item[3:]) for item in items]
+    assert project_batch(items, "ngram", options) == [[m.span for m in ms] for ms in batched]
+    if not exact:
+        for item, matches in zip(items, batched, strict=True):
+            expected = ref.ngram_greedy(
+                item.spans, item.alignment, item.target_length, max_len, ("!", "?"), *item[3:]
+            )
+            assert [m.span for m in matches] == expected
+
+
+def test_batch_of_realistic_sentences_equals_the_reference():
+    rng = random.Random(11)
+    items = [
+        _realistic(rng.randint(1, 4), rng.randint(16, 30), seed=k, noise=0.1) for k in range(40)
+    ]
+    assert project_batch([item[:3] for item in items]) == [
+        ref.heuristic(*item[:3]) for item in items
+    ]
+    assert project_batch(items, "ngram") == [
+        ref.ngram_greedy(*item[:3], tokens=item[3]) for item in items
+    ]
 
 
 # --------------------------------------------------------------------------- realistic / real data

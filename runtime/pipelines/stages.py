@@ -4,7 +4,8 @@
 batch. When an engine raises on a chunk, the stage is run again sentence by sentence: the
 sentences that fail on their own get an error (``"translation failed: ..."``) and the others go
 on. Errors that concern every sentence (a bad option, a broken bundle) and programming errors
-are never caught.
+are never caught. Projection is guarded the same way (:func:`project_chunk`: one batched call
+per chunk), catching only the ``ValueError`` of a sentence whose inputs are out of range.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from xner.runtime.bundle import BundleError
 from xner.runtime.data import Sentence, Span
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.languages import get_language
-from xner.runtime.projection import Match, match_entities, project
+from xner.runtime.projection import Match, ProjectionItem, match_entities_batch, project_batch
 from xner.runtime.projection.registry import method_info, resolve_options
 from xner.runtime.tokenize import detokenize
 
@@ -97,8 +98,9 @@ def run_stage(
     fn: Callable[[list[X]], list[Y]],
     inputs: dict[int, X],
     errors: dict[int, str],
+    caught: type[Exception] = Exception,
 ) -> dict[int, Y]:
-    """Apply ``fn`` to all ``inputs`` at once; when it raises, to each input alone.
+    """Apply ``fn`` to all ``inputs`` at once; when it raises ``caught``, to each input alone.
 
     Returns the outputs by key; the keys whose input fails alone get ``"{stage} failed: ..."``
     in ``errors`` and no output.
@@ -111,7 +113,7 @@ def run_stage(
         return dict(zip(keys, outputs, strict=True))
     except _NOT_CAUGHT:
         raise
-    except Exception as error:  # noqa: BLE001  (an engine failing on some sentence)
+    except caught as error:  # an engine failing on some sentence
         logger.debug("%s failed on a chunk (%s); retrying sentence by sentence", stage, error)
     results: dict[int, Y] = {}
     for k in keys:
@@ -119,9 +121,47 @@ def run_stage(
             results[k] = fn([inputs[k]])[0]
         except _NOT_CAUGHT:
             raise
-        except Exception as error:  # noqa: BLE001
+        except caught as error:
             errors[k] = f"{stage} failed: {_one_line(error)}"
     return results
+
+
+Projection = tuple[list[Span], list[Match] | None]
+"""Projected spans and, for ``ngram``, its matches (entity number, span, score), else None."""
+
+
+def project_all(
+    jobs: list[tuple[list[Span], Any, Sequence[str]]], method: str, options: Any
+) -> list[Projection]:
+    """Project each job ``(spans, pairs, target_tokens)`` (one batched call for all of them).
+
+    A sentence without spans or without target words projects nothing (its pairs are not
+    looked at). ``ValueError`` when some sentence's inputs are out of range.
+    """
+    todo = [k for k, (spans, _, tokens) in enumerate(jobs) if spans and tokens]
+    items = [ProjectionItem(*jobs[k][:2], len(jobs[k][2]), jobs[k][2]) for k in todo]
+    out: list[Projection] = [([], [] if method == "ngram" else None) for _ in jobs]
+    if method == "ngram":
+        for k, matches in zip(todo, match_entities_batch(items, options), strict=True):
+            out[k] = ([m.span for m in matches], matches)
+    else:
+        for k, spans in zip(todo, project_batch(items, method, options), strict=True):
+            out[k] = (spans, None)
+    return out
+
+
+def project_chunk(
+    jobs: dict[int, tuple[list[Span], Any, Sequence[str]]],
+    method: str,
+    options: Any,
+    errors: dict[int, str],
+) -> dict[int, Projection]:
+    """:func:`project_all` on a chunk, guarded like the engine stages: when a sentence's inputs
+    are out of range, each sentence is projected alone and those that fail get
+    ``"projection failed: ..."`` in ``errors`` and no output."""
+    return run_stage(
+        "projection", lambda batch: project_all(batch, method, options), jobs, errors, ValueError
+    )
 
 
 def project_spans(
@@ -130,16 +170,10 @@ def project_spans(
     target_tokens: Sequence[str],
     method: str,
     options: Any,
-) -> tuple[list[Span], list[Match] | None]:
-    """Project ``spans`` onto ``target_tokens`` through ``pairs``; ``ngram`` also gives its
-    matches (entity number, span, score), other methods None."""
-    n = len(target_tokens)
-    if method == "ngram":
-        matches = match_entities(spans, pairs, n, options, target_tokens) if spans and n else []
-        return [m.span for m in matches], matches
-    if not spans or not n:
-        return [], None
-    return project(spans, pairs, n, method, options, target_tokens=target_tokens), None
+) -> Projection:
+    """Project ``spans`` onto ``target_tokens`` through ``pairs`` (one sentence of
+    :func:`project_all`); ``ngram`` also gives its matches, other methods None."""
+    return project_all([(spans, pairs, target_tokens)], method, options)[0]
 
 
 def _one_line(error: BaseException) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from xner.runtime.bundle import Bundle
-from xner.runtime.data import Sentence, Span
+from xner.runtime.data import Sentence
 from xner.runtime.engine import EngineOptions, chunked
 from xner.runtime.languages import resolve_language
 from xner.runtime.pipelines.engines import Engines
@@ -37,7 +37,7 @@ from xner.runtime.pipelines.stages import (
     checked_chunk_size,
     checked_labels,
     join_words,
-    project_spans,
+    project_chunk,
     projection_method,
     run_stage,
 )
@@ -137,18 +137,18 @@ def _translate_test_chunk(
         to_align,
         errors,
     )
+    no_links = np.zeros((0, 2), dtype=np.int64)
+    to_project = {
+        k: (spans[k], aligned[k].pairs if k in aligned else no_links, chunk[k].tokens)
+        for k in tagged
+        if k not in errors
+    }
+    projections = project_chunk(to_project, method, opts, errors)
     results = []
     for k, sentence in enumerate(chunk):
         translation = translations.get(k)
         pairs = aligned[k].pairs if k in aligned else None
-        projected: list[Span] = []
-        matches = None
-        if k not in errors and k in tagged:
-            try:
-                links = pairs if pairs is not None else np.zeros((0, 2), dtype=np.int64)
-                projected, matches = project_spans(spans[k], links, sentence.tokens, method, opts)
-            except ValueError as error:
-                errors[k] = f"projection failed: {error}"
+        projected, matches = projections.get(k, ([], None))
         if k in errors:
             projected, matches = [], None
         results.append(

@@ -31,7 +31,7 @@ from xner.runtime.pipelines.results import TranslateTrainResult
 from xner.runtime.pipelines.stages import (
     checked_chunk_size,
     join_words,
-    project_spans,
+    project_chunk,
     projection_method,
     run_stage,
 )
@@ -132,18 +132,19 @@ def _chunk(
         to_align,
         errors,
     )
+    no_links = np.zeros((0, 2), dtype=np.int64)
+    links = {k: aligned[k].pairs if k in aligned else no_links for k in range(len(chunk))}
+    to_project = {
+        k: (source_spans[k], links[k], words.get(k, []))
+        for k in range(len(chunk))
+        if k not in errors
+    }
+    projections = project_chunk(to_project, method, opts, errors)
     results = []
     for k, sentence in enumerate(chunk):
         target = words.get(k, [])
         pairs = aligned[k].pairs if k in aligned else None
-        projected: list[Span] = []
-        matches = None
-        links = pairs if pairs is not None else np.zeros((0, 2), dtype=np.int64)
-        if k not in errors:
-            try:
-                projected, matches = project_spans(source_spans[k], links, target, method, opts)
-            except ValueError as error:
-                errors[k] = f"projection failed: {error}"
+        projected, matches = projections.get(k, ([], None))
         if k in errors:
             projected, matches = [], None
         translation = translations.get(k)
@@ -162,7 +163,7 @@ def _chunk(
                 matches=matches,
                 lost=len(source_spans[k])
                 if k in errors
-                else lost_entities(source_spans[k], projected, matches, links, len(target)),
+                else lost_entities(source_spans[k], projected, matches, links[k], len(target)),
                 truncated=bool(translation is not None and translation.truncated),
                 error=errors.get(k),
             )

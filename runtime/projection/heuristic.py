@@ -37,8 +37,13 @@ candidate that a new word touches and never joining two candidates that become a
 candidates of one entity can overlap or stay split depending on the order of the links; and its
 merge sets the merged end to the end of the next candidate even when that one lies inside the
 merged run, which can shrink it. Maximal runs make the result depend on the set of links only,
-which is what the method intends. All steps are NumPy operations on the ``(E, T)`` link matrix;
-the only Python loops run over the (few) kept runs to resolve collisions.
+which is what the method intends.
+
+A whole batch is projected at once: :class:`~xner.runtime.projection.inputs.ProjectionBatch`
+numbers entities and target words across its sentences, and a run belongs to one entity, hence
+to one sentence. Runs, merging, the length filter, ``keep`` and ``"overwrite"`` are NumPy
+operations over the sorted (entity, target word) pairs of all sentences; ``"first"`` and
+``"longer"`` keep runs in a Python loop over the (few) runs that survive.
 """
 
 from __future__ import annotations
@@ -49,13 +54,14 @@ import numpy as np
 
 from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError, unknown_choice
-from xner.runtime.projection.inputs import ProjectionInput
+from xner.runtime.projection.inputs import ProjectionBatch, ranges
 from xner.runtime.projection.registry import register_method
 
 __all__ = ["COLLISION_POLICIES", "KEEP_CHOICES", "HeuristicOptions", "entity_runs", "heuristic"]
 
 KEEP_CHOICES = ("all", "largest")
 COLLISION_POLICIES = ("overwrite", "first", "longer")
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -89,37 +95,33 @@ class HeuristicOptions:
 
 
 def entity_runs(
-    aligned: np.ndarray, merge_distance: int
+    entity: np.ndarray, position: np.ndarray, merge_distance: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merged maximal runs of ``True`` in each row of the ``(E, T)`` boolean ``aligned``.
+    """Merged maximal runs of the target positions each entity links to.
 
-    Returns ``(entity, start, end)`` int64 arrays sorted by entity, then start.
+    ``entity`` and ``position`` are the distinct (entity, position) pairs sorted by entity, then
+    position. A run goes on while the next position of the same entity is at most
+    ``merge_distance + 1`` further (maximal runs, then merging gaps of at most
+    ``merge_distance`` words). Returns ``(entity, start, end)`` sorted by entity, then start.
     """
-    n_ent, n_tgt = aligned.shape
-    padded = np.zeros((n_ent, n_tgt + 2), dtype=np.int8)
-    padded[:, 1:-1] = aligned
-    step = np.diff(padded, axis=1)
-    ent, start = np.nonzero(step == 1)
-    _, end = np.nonzero(step == -1)
-    if ent.size == 0:
-        return ent.astype(np.int64), start.astype(np.int64), end.astype(np.int64)
-    new = np.ones(ent.size, dtype=bool)
-    new[1:] = (ent[1:] != ent[:-1]) | (start[1:] - end[:-1] > merge_distance)
+    if entity.size == 0:
+        return _EMPTY, _EMPTY, _EMPTY
+    new = np.ones(entity.size, dtype=bool)
+    np.not_equal(entity[1:], entity[:-1], out=new[1:])
+    new[1:] |= np.diff(position) > merge_distance + 1
     first = np.flatnonzero(new)
-    last = np.append(first[1:] - 1, ent.size - 1)
-    return ent[first].astype(np.int64), start[first].astype(np.int64), end[last].astype(np.int64)
+    last = np.append(first[1:] - 1, entity.size - 1)
+    return entity[first], position[first], position[last] + 1
 
 
 @register_method("heuristic", HeuristicOptions)
-def heuristic(inputs: ProjectionInput, options: HeuristicOptions) -> list[Span]:
-    """Project ``inputs.entities`` with the alignment heuristic; see the module docstring."""
-    if inputs.candidates is not None:
+def heuristic(batch: ProjectionBatch, options: HeuristicOptions) -> list[list[Span]]:
+    """Project each sentence's entities with the alignment heuristic (see the module docstring)."""
+    if batch.candidates is not None:
         raise ConfigError("the heuristic projection takes no candidates; use method 'ngram'")
-    if not inputs.entities or inputs.target_length == 0:
-        return []
-    ent, start, end = entity_runs(inputs.link_counts() > 0, options.merge_distance)
+    ent, start, end = entity_runs(batch.link_entity, batch.link_position, options.merge_distance)
     length = end - start
-    keep = length / inputs.entity_lengths[ent] > options.length_ratio
+    keep = length / batch.entity_lengths[ent] > options.length_ratio
     ent, start, end, length = ent[keep], start[keep], end[keep], length[keep]
     if options.keep == "largest" and ent.size:
         order = np.lexsort((start, -length, ent))
@@ -127,40 +129,53 @@ def heuristic(inputs: ProjectionInput, options: HeuristicOptions) -> list[Span]:
         head = np.ones(ent.size, dtype=bool)
         head[1:] = ent[1:] != ent[:-1]
         ent, start, end, length = ent[head], start[head], end[head], length[head]
-    labels = [inputs.entities[int(e)].label for e in ent]
     if options.collisions == "overwrite":
-        return _overwrite(start, end, labels, inputs.target_length)
-    if options.collisions == "first":
-        order = np.arange(ent.size)
-    else:  # "longer"
-        order = np.lexsort((start, ent, -length))
-    return _keep_free(start, end, labels, order, inputs.target_length)
+        ent, start, end = _overwrite(ent, start, end, batch.positions)
+    else:
+        if options.collisions == "first":
+            order = np.arange(ent.size)
+        else:  # "longer"
+            order = np.lexsort((start, ent, -length))
+        ent, start, end = _keep_free(ent, start, end, order, batch.positions)
+    return batch.spans(ent, start, end)
 
 
-def _overwrite(start: np.ndarray, end: np.ndarray, labels: list[str], n_tgt: int) -> list[Span]:
-    """Paint runs in order (later ones win each word); one span per block of one run's words."""
-    owner = np.full(n_tgt, -1, dtype=np.int64)
-    for r in range(start.size):
-        owner[start[r] : end[r]] = r
-    cut = np.flatnonzero(owner[1:] != owner[:-1]) + 1
-    block_start = np.concatenate(([0], cut))
-    block_end = np.concatenate((cut, [n_tgt]))
-    held = owner[block_start] >= 0
-    return [
-        Span(int(s), int(t), labels[owner[s]])
-        for s, t in zip(block_start[held], block_end[held], strict=True)
-    ]
+def _overwrite(
+    ent: np.ndarray, start: np.ndarray, end: np.ndarray, n_positions: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paint runs in order (later ones win each word); one span per block of one run's words.
+
+    Returns the blocks as ``(entity, start, end)`` sorted by start.
+    """
+    order = np.argsort(start, kind="stable")
+    if not (start[order[1:]] < end[order[:-1]]).any():  # no overlap: the runs are the blocks
+        return ent[order], start[order], end[order]
+    length = end - start
+    run = np.repeat(np.arange(ent.size, dtype=np.int64), length)
+    word = ranges(start, length)
+    owner = np.full(n_positions, -1, dtype=np.int64)
+    np.maximum.at(owner, word, run)  # the last run painted over each word
+    held = np.flatnonzero(owner >= 0)
+    run = owner[held]
+    new = np.ones(held.size, dtype=bool)
+    new[1:] = (run[1:] != run[:-1]) | (held[1:] != held[:-1] + 1)
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, held.size - 1)
+    return ent[run[first]], held[first], held[last] + 1
 
 
 def _keep_free(
-    start: np.ndarray, end: np.ndarray, labels: list[str], order: np.ndarray, n_tgt: int
-) -> list[Span]:
-    """Keep runs in ``order`` unless they overlap a run kept before; sorted spans."""
-    taken = np.zeros(n_tgt, dtype=bool)
+    ent: np.ndarray, start: np.ndarray, end: np.ndarray, order: np.ndarray, n_positions: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep runs in ``order`` unless they overlap a run kept before; sorted by start."""
+    taken = np.zeros(n_positions, dtype=bool)
     kept = []
-    for r in order:
-        s, t = int(start[r]), int(end[r])
+    starts, ends = start.tolist(), end.tolist()
+    for r in order.tolist():
+        s, t = starts[r], ends[r]
         if not taken[s:t].any():
             taken[s:t] = True
-            kept.append(Span(s, t, labels[r]))
-    return sorted(kept)
+            kept.append(r)
+    kept_runs = np.array(kept, dtype=np.int64)
+    kept_runs = kept_runs[np.argsort(start[kept_runs], kind="stable")]
+    return ent[kept_runs], start[kept_runs], end[kept_runs]

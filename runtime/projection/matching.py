@@ -1,8 +1,10 @@
 """Assign target candidates to source entities: greedy matching and exact matching.
 
-Both take an ``(E, K)`` score matrix (0 or less: the pair may not be matched) and the candidates'
-``starts`` / ``ends`` sorted by start, then end, and return ``(entity, candidate)`` pairs such
-that every entity has at most one candidate and no two chosen candidates overlap.
+Both take scored (entity, candidate) pairs as flat arrays ``ent``, ``start``, ``end``, ``score``
+(candidate ``[start, end)``; a score of 0 or less: the pair may not be matched), sorted by
+entity, then start, then end, and return the indices of the chosen pairs, such that every entity
+has at most one candidate and no two chosen candidates overlap. Entities and positions may come
+from many sentences at once (numbered across a batch, so that sentences never interact).
 
 **Exact matching** maximises the total score, with no solver dependency. The problem (each
 entity picks at most one interval, chosen intervals disjoint) is the job interval selection
@@ -14,7 +16,7 @@ small on real sentences:
    smaller one instead (it frees words and loses nothing). This removes, for instance, spans
    stretched to reach a stray far-away link. Candidates are compared pairwise: ``O(K_e^2)`` for
    the ``K_e`` positive candidates of entity ``e`` (in chunks that bound memory). The n-gram
-   method hands over candidates already trimmed (:mod:`xner.runtime.projection.ngram`), so
+   method hands over pairs already trimmed (:mod:`xner.runtime.projection.ngram`), so
    ``K_e <= m_e (m_e + 1) / 2`` for an entity linked to ``m_e`` target words.
 2. *Components.* Entities whose remaining candidates never overlap, directly or through other
    entities, are independent and solved separately.
@@ -52,42 +54,48 @@ logger = logging.getLogger("xner")
 _CHUNK_CELLS = 1 << 22  # cells of one dominance block: bounds memory to a few MiB
 
 
-def greedy_match(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
-    """Greedy matching: repeatedly take the best remaining pair, in the order taken.
+def greedy_match(
+    group: np.ndarray, ent: np.ndarray, start: np.ndarray, end: np.ndarray, score: np.ndarray
+) -> np.ndarray:
+    """Greedy matching in each ``group`` of pairs (a sentence) on its own: repeatedly take the
+    best remaining pair; the indices of the chosen pairs, sorted.
 
-    ``np.argmax`` on the row-major matrix returns the first maximum, which gives the tie rules
-    (lowest entity, then leftmost start, then shortest candidate). At most ``E`` iterations, each
-    a few NumPy operations on the matrix.
+    Pairs are sorted by group, then entity, start and end; ties between equal scores go to the
+    pair given first (lowest entity, then leftmost start, then shortest). Processing the pairs
+    best first and taking each one still free is the same as taking the best remaining pair
+    again and again; here every round takes the best free pair of every group at once and drops
+    the pairs it rules out (same entity, overlapping candidate), so the rounds number at most
+    the entities of the largest group, each a few NumPy operations over the pairs left.
     """
-    work = np.where(scores > 0, scores, 0.0)
-    n_ent, n_cand = work.shape
-    taken: list[tuple[int, int]] = []
-    if work.size == 0:
-        return taken
-    for _ in range(n_ent):
-        e, k = divmod(int(np.argmax(work)), n_cand)
-        if work[e, k] <= 0:
-            break
-        taken.append((e, k))
-        work[e, :] = 0.0
-        work[:, (starts < ends[k]) & (ends > starts[k])] = 0.0
-    return taken
+    order = np.argsort(-score, kind="stable")
+    order = order[np.argsort(group[order], kind="stable")]
+    alive = order[score[order] > 0]
+    taken = []
+    while alive.size:
+        g = group[alive]
+        head = np.ones(alive.size, dtype=bool)
+        np.not_equal(g[1:], g[:-1], out=head[1:])
+        best = alive[head]
+        taken.append(best)
+        rival = best[np.cumsum(head) - 1]  # the pair taken in each pair's group
+        clash = ent[alive] == ent[rival]
+        clash |= (start[alive] < end[rival]) & (end[alive] > start[rival])
+        alive = alive[~clash]
+    return np.sort(np.concatenate(taken)) if taken else np.zeros(0, dtype=np.int64)
 
 
 def undominated_pairs(
-    scores: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The positive ``(entity, candidate)`` pairs not dominated by a candidate strictly inside.
-
-    Returns ``(entities, candidates)`` index arrays, by entity then candidate.
-    """
-    alive = scores > 0
-    out_e, out_k = [], []
-    for e in range(scores.shape[0]):
-        idx = np.flatnonzero(alive[e])
-        if idx.size == 0:
-            continue
-        s, t, v = starts[idx], ends[idx], scores[e, idx]
+    ent: np.ndarray, start: np.ndarray, end: np.ndarray, score: np.ndarray
+) -> np.ndarray:
+    """Indices of the positive pairs not dominated by a candidate strictly inside, sorted."""
+    positive = np.flatnonzero(score > 0)
+    if positive.size == 0:
+        return positive
+    owner = ent[positive]
+    cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+    out = []
+    for idx in np.split(positive, cuts):  # one entity at a time
+        s, t, v = start[idx], end[idx], score[idx]
         dominated = np.zeros(idx.size, dtype=bool)
         step = max(1, _CHUNK_CELLS // idx.size)
         for lo in range(0, idx.size, step):
@@ -96,12 +104,8 @@ def undominated_pairs(
             inside &= v[None, :] >= v[lo:hi, None]
             inside[np.arange(hi - lo), np.arange(lo, hi)] = False  # not dominated by itself
             dominated[lo:hi] = inside.any(axis=1)
-        kept = idx[~dominated]
-        out_e.append(np.full(kept.size, e, dtype=np.int64))
-        out_k.append(kept.astype(np.int64))
-    if not out_e:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(out_e), np.concatenate(out_k)
+        out.append(idx[~dominated])
+    return np.concatenate(out)
 
 
 def _components(ent: np.ndarray, s: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
@@ -122,8 +126,9 @@ def _components(ent: np.ndarray, s: np.ndarray, t: np.ndarray) -> list[np.ndarra
     for b, e in zip(block.tolist(), ent[order].tolist(), strict=True):
         head = first_of_block.setdefault(b, e)
         parent[find(e)] = find(head)
-    roots = np.array([find(int(e)) for e in ent], dtype=np.int64)
-    return [np.flatnonzero(roots == r) for r in np.unique(roots)]
+    roots = np.array([find(e) for e in ent.tolist()], dtype=np.int64)
+    order = np.argsort(roots, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(roots[order])) + 1)
 
 
 class _TooManyStates(Exception):
@@ -201,29 +206,24 @@ def _solve_component(
 
 
 def exact_match(
-    scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_states: int = 200_000
-) -> list[tuple[int, int]]:
-    """Matching of maximum total score (see the module docstring), as ``(entity, candidate)``."""
-    ent, cand = undominated_pairs(scores, starts, ends)
-    if ent.size == 0:
-        return []
-    s, t, v = starts[cand], ends[cand], scores[ent, cand]
-    taken: list[tuple[int, int]] = []
-    for group in _components(ent, s, t):
-        g_ent = ent[group]
+    ent: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    score: np.ndarray,
+    max_states: int = 200_000,
+) -> np.ndarray:
+    """Matching of maximum total score (see the module docstring): the chosen pair indices,
+    sorted."""
+    kept = undominated_pairs(ent, start, end, score)
+    e, s, t, v = ent[kept], start[kept], end[kept], score[kept]
+    taken: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for group in _components(e, s, t) if kept.size else []:
+        g_ent = e[group]
         if np.all(g_ent == g_ent[0]):  # one entity: its best candidate (leftmost, shortest)
-            best = group[int(np.argmax(v[group]))]
-            taken.append((int(ent[best]), int(cand[best])))
+            taken.append(kept[group[[int(np.argmax(v[group]))]]])
             continue
-        rows = np.unique(g_ent)
-        sub = np.zeros((rows.size, group.size))
-        sub[np.searchsorted(rows, g_ent), np.arange(group.size)] = v[group]
-        order = np.lexsort((t[group], s[group]))
-        greedy = [
-            (r, group[order[c]])
-            for r, c in greedy_match(sub[:, order], s[group][order], t[group][order])
-        ]
-        floor = float(sum(v[n] for _, n in greedy))
+        greedy = group[greedy_match(np.zeros_like(group), g_ent, s[group], t[group], v[group])]
+        floor = float(sum(v[greedy].tolist()))
         try:
             picked = _solve_component(
                 g_ent.tolist(),
@@ -233,13 +233,13 @@ def exact_match(
                 max_states,
                 floor,
             )
-            taken.extend((int(ent[group[n]]), int(cand[group[n]])) for n in picked)
+            taken.append(kept[group[np.array(picked, dtype=np.int64)]])
         except _TooManyStates:
             logger.warning(
                 "exact projection: %d interacting entities need more than %d search states; "
                 "keeping their greedy matching",
-                rows.size,
+                np.unique(g_ent).size,
                 max_states,
             )
-            taken.extend((int(rows[r]), int(cand[n])) for r, n in greedy)
-    return sorted(taken)
+            taken.append(kept[greedy])
+    return np.sort(np.concatenate(taken))
