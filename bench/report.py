@@ -82,6 +82,13 @@ def _num(value: Any, digits: int = 2) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _seconds(value: float | None) -> str:
+    """Seconds with three decimals, or three significant digits below 0.1 s (projection)."""
+    if isinstance(value, float) and 0 < value < 0.1:
+        return f"{value:.3g}"
+    return _num(value, 3)
+
+
 GOAL_TEXT = {
     "end_to_end_speedup": ("end to end sentences/s vs reference", ">= {:.0f}x", "{:.2f}x"),
     "peak_rss_ratio": ("peak RSS (whole process) vs reference", "<= {:.2f}", "{:.3f}"),
@@ -119,7 +126,7 @@ def markdown(record: dict[str, Any]) -> str:
         overhead = ratio["xner_overhead_share"]
         lines.append(
             f"| {name.replace('_', ' ')} ({xs['runs']}/{rs['runs']} runs) "
-            f"| {_num(xs['median_s'], 3)} | {_num(rs['median_s'], 3)} "
+            f"| {_seconds(xs['median_s'])} | {_seconds(rs['median_s'])} "
             f"| **{_num(ratio['speedup'], 1)}x** | {_num(xs['sentences_per_s'], 1)} "
             f"| {_num(rs['sentences_per_s'], 1)} | {_num(xs['tokens_per_s'], 0)} "
             f"| {_num(rs['tokens_per_s'], 0)} | {_num(xs['peak_rss_mb'], 0)} "
