@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import platform
 
+import numpy as np
 from torchfree import run_cli_torch_free
 
-from xner.runtime.engine import EngineOptions
+from xner.runtime import engine
+from xner.runtime.engine import EngineOptions, run_encoder
 
 
 def test_doctor_json_lists_versions_providers_and_threads() -> None:
@@ -89,3 +92,38 @@ def test_cli_engine_options_are_validated_once_for_every_command(tmp_path) -> No
         assert "unknown device 'gpu'; choose from auto, cpu, cuda, cuda:N" in result.stderr
     tagged = CliRunner().invoke(app, ["tag", "--bundle", str(tmp_path), "--compute-type", "int8"])
     assert tagged.exit_code == 2 and "No such option" in tagged.stderr  # ONNX has no compute type
+
+
+class _RecordingSession:
+    """Stands in for an ONNX session: echoes ``input_ids`` as output, records each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict, object]] = []
+
+    def run(self, outputs, feeds, run_options=None):
+        self.calls.append((feeds, run_options))
+        return [feeds["input_ids"][..., None] * 10]
+
+
+def test_run_encoder_pads_sorts_and_shrinks_the_arena_after_each_batch() -> None:
+    sequences = [np.arange(n, dtype=np.int64) + 1 for n in (3, 7, 1, 5)]
+    session = _RecordingSession()
+    options = EngineOptions(max_batch_size=2)
+    out = run_encoder(session, sequences, ("input_ids", "attention_mask"), "y", 0, options)
+    assert [o[:, 0].tolist() for o in out] == [(10 * s).tolist() for s in sequences]
+    widths = [feeds["input_ids"].shape for feeds, _ in session.calls]
+    assert widths == [(2, 7), (2, 3)]  # longest first, padded to the batch's longest
+    first = session.calls[0][0]
+    assert first["attention_mask"].sum(axis=1).tolist() == [7, 5]
+    assert first["input_ids"][1, 5:].tolist() == [0, 0]  # pad id
+    for _, run_options in session.calls:
+        entry = run_options.get_run_config_entry("memory.enable_memory_arena_shrinkage")
+        assert entry == "cpu:0"
+
+
+def test_trim_heap_finds_glibc_malloc_trim_on_linux() -> None:
+    engine.trim_heap()
+    engine.trim_heap()  # looked up once, then reused
+    assert len(engine._MALLOC_TRIM) == 1
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert engine._MALLOC_TRIM[0] is not None
