@@ -96,15 +96,8 @@ def export_tagger(
         aggregation="first",
         external_data=[_rel(root, p) for p in files[1:]],
     )
-    source = source_record(spec.model, config, spec.revision, spec.license)
-    return ComponentResult(
-        "tagger",
-        source,
-        jsonable(settings),
-        jsonable(fidelity),
-        [_rel(root, p) for p in [*files, dest / "tokenizer.json"]],
-        license_warnings("tagger", source),
-        time.perf_counter() - started,
+    return _result(
+        "tagger", spec, config, settings, fidelity, [*files, dest / "tokenizer.json"], started
     )
 
 
@@ -174,19 +167,35 @@ def export_aligner(
         num_layers_source=int(layers),
         external_data=[_rel(root, p) for p in files[1:]],
     )
-    source = source_record(spec.model, config, spec.revision, spec.license)
-    return ComponentResult(
-        "aligner",
-        source,
-        jsonable(settings),
-        jsonable(fidelity),
-        [_rel(root, p) for p in [*files, dest / "tokenizer.json"]],
-        license_warnings("aligner", source),
-        time.perf_counter() - started,
+    return _result(
+        "aligner", spec, config, settings, fidelity, [*files, dest / "tokenizer.json"], started
     )
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _result(
+    part: str,
+    spec: TaggerSpec | AlignerSpec,
+    config: Any,
+    settings: dict[str, Any],
+    fidelity: dict[str, Any],
+    files: list[Path],
+    started: float,
+) -> ComponentResult:
+    """The record of an exported encoder: source, settings, fidelity, files (relative)."""
+    root = files[0].parent.parent
+    source = source_record(spec.model, config, spec.revision, spec.license)
+    return ComponentResult(
+        part,
+        source,
+        jsonable(settings),
+        jsonable(fidelity),
+        [_rel(root, p) for p in files],
+        license_warnings(part, source),
+        time.perf_counter() - started,
+    )
 
 
 def _first_output(model: Any) -> Any:
