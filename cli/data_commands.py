@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -98,6 +99,10 @@ def evaluate_command(
     from xner.runtime.jobs import evaluate_files
 
     result = evaluate_files(gold, predicted, ignore=split_labels(ignore))
+    if result.sentences == 0:
+        logging.getLogger("xner").warning(
+            "no sentences in %s and %s: every figure is 0", gold, predicted
+        )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -121,15 +126,27 @@ def convert_command(
         str | None,
         typer.Option(help="JSONL input with integer ner_tags: the label list, comma-separated."),
     ] = None,
+    lenient: Annotated[
+        bool,
+        typer.Option(
+            "--lenient",
+            help="Pass tags that are not O, B-TYPE or I-TYPE (LOCATION, B-) through, counting "
+            "them in one warning, instead of stopping at the first.",
+        ),
+    ] = False,
 ) -> None:
     """Convert tagged sentences between CoNLL, JSONL and plain text."""
+    from xner.runtime.atomic import check_output
     from xner.runtime.formats import convert
 
+    check_output(output)
     options: dict[str, object] = {}
     if tokenize is not None:
         options["tokenize"] = tokenize
     if labels is not None:
         options["labels"] = list(split_labels(labels))
+    if lenient:
+        options["lenient"] = True
     if from_format is None and source == "-":
         from_format = "conll"
     if to_format is None and output == "-":

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 _LINK = re.compile(r"([0-9]+)([-p])([0-9]+)")
+MAX_INDEX = 2**31 - 1
+"""The largest word index read (a sentence of two billion words); larger ones are refused as
+out of range, so that no index overflows NumPy's int64 or Python's integer-string limit."""
 
 
 def normalize_alignment(alignment: Alignment) -> Alignment:
@@ -52,7 +55,8 @@ def parse_pharaoh(
 
     ``one_indexed``: the indices count from 1 (converted to 0-indexed). ``path`` and ``line``
     are used in error messages and stored in the result. A malformed link (``3-``, ``a-b``, a
-    negative index, index 0 in a 1-indexed file) raises :class:`InputError` quoting it.
+    negative index, index 0 in a 1-indexed file) raises :class:`InputError` quoting it; so does
+    an index above :data:`MAX_INDEX` (``index out of range``).
     """
     path = path or "<input>"
     fields = text.split()
@@ -60,9 +64,18 @@ def parse_pharaoh(
     for field in fields:
         match = _LINK.fullmatch(field)
         if match is None:
-            problem = f"malformed link {field!r}: expected i-j (sure) or ipj (possible), i, j >= 0"
+            problem = f"malformed link {_shown(field)!r}: expected i-j (sure) or ipj (possible)"
+            problem += ", i, j >= 0"
             raise InputError(path, line, problem)
-        links.append(match.groups())
+        i, kind, j = match.groups()
+        i, j = i.lstrip("0") or "0", j.lstrip("0") or "0"  # int() refuses > 4300 digits
+        if max(len(i), len(j)) > 10 or max(int(i), int(j)) > MAX_INDEX:
+            raise InputError(
+                path,
+                line,
+                f"index out of range in link {_shown(field)!r} (largest index {MAX_INDEX})",
+            )
+        links.append((i, kind, j))
     pairs = np.array([(int(i), int(j)) for i, _, j in links], dtype=np.int64).reshape(-1, 2)
     possible = np.array([kind == "p" for _, kind, _ in links], dtype=bool)
     if one_indexed and len(pairs):
@@ -76,6 +89,11 @@ def parse_pharaoh(
         pairs -= 1
     result = Alignment(pairs, possible, line or 0, path)
     return normalize_alignment(result)
+
+
+def _shown(field: str) -> str:
+    """``field`` cut to a length that fits in a one-line message."""
+    return field if len(field) <= 40 else field[:37] + "..."
 
 
 def format_pharaoh(alignment: Alignment, *, one_indexed: bool = False) -> str:

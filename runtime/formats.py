@@ -26,7 +26,15 @@ from typing import IO, Any, TextIO
 
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
-from xner.runtime.io import Source, check_readable, is_stream, iter_lines, open_output, source_name
+from xner.runtime.io import (
+    Source,
+    check_readable,
+    is_stream,
+    iter_lines,
+    open_output,
+    parse_json,
+    source_name,
+)
 from xner.runtime.tokenize import detokenize, word_tokenize
 
 logger = logging.getLogger("xner")
@@ -164,6 +172,40 @@ _TAG = re.compile(r"O|[BIESLU]-\S+")
 DOCSTART = "-DOCSTART-"
 
 
+class _TagCheck:
+    """Refuses tags that are not ``O`` or ``P-TYPE`` (P one of B, I, E, S, L, U) at their line.
+
+    With ``lenient`` such tags pass unchanged and :meth:`report` logs how many did, once.
+    """
+
+    def __init__(self, name: str, lenient: bool) -> None:
+        self.name = name
+        self.lenient = lenient
+        self.passed = 0
+        self._good: set[str] = set()
+
+    def __call__(self, tag: str, number: int, where: str = "") -> None:
+        if tag in self._good:
+            return
+        if _TAG.fullmatch(tag):
+            if len(self._good) < 4096:
+                self._good.add(tag)
+            return
+        if not self.lenient:
+            raise InputError(
+                self.name, number, f"{where}bad tag {tag!r} (expected O, B-TYPE or I-TYPE)"
+            )
+        self.passed += 1
+
+    def report(self) -> None:
+        if self.passed:
+            logger.warning(
+                "%s: passed %d tags that are not O, B-TYPE or I-TYPE through unchanged (lenient)",
+                self.name,
+                self.passed,
+            )
+
+
 def _is_comment(columns: list[str], tagged: bool | None) -> bool:
     """Whether a line whose first column starts with ``#`` is a comment (rule in read_conll)."""
     if len(columns) > 1:
@@ -172,7 +214,7 @@ def _is_comment(columns: list[str], tagged: bool | None) -> bool:
 
 
 @register_reader("conll", ".conll", ".tsv", ".iob", ".bio")
-def read_conll(source: Source) -> Iterator[Sentence]:
+def read_conll(source: Source, lenient: bool = False) -> Iterator[Sentence]:
     """Read CoNLL-style columns: the token in the first column, the tag in the last.
 
     Columns are separated by runs of spaces or tabs (other Unicode spaces, such as the no-break
@@ -186,8 +228,17 @@ def read_conll(source: Source) -> Iterator[Sentence]:
     ``B-``/``I-``/``E-``/``S-``/``L-``/``U-`` followed by a label), or it has one column in a
     file already known to be tokens only. So ``#<TAB>O`` is the token ``#`` and ``# sent_id = 3``
     is a comment.
+
+    Tags must be ``O`` or a prefix letter, ``-`` and a type (``B-PER``; any of the schemes of
+    :mod:`xner.runtime.tags`); another tag (``LOCATION``, ``B-``) is an error at its own line
+    unless ``lenient``, which passes such tags through and logs how many there were.
     """
+    return _read_conll(source, lenient)
+
+
+def _read_conll(source: Source, lenient: bool) -> Iterator[Sentence]:
     name = source_name(source)
+    check = _TagCheck(name, lenient)
     tagged: bool | None = None
     mode_line = 0
     tokens: list[str] = []
@@ -221,9 +272,11 @@ def read_conll(source: Source) -> Iterator[Sentence]:
             first = number
         tokens.append(columns[0])
         if has_tag:
+            check(columns[-1], number)
             tags.append(columns[-1])
     if tokens:
         yield Sentence(tokens, tags if tagged else None, first, name)
+    check.report()
 
 
 def _conll_problem(sentence: Sentence, tagged: bool, first_in_file: bool) -> str | None:
@@ -295,6 +348,7 @@ def read_jsonl(
     tokens_key: str = "tokens",
     tags_key: str | None = None,
     labels: Sequence[str] | None = None,
+    lenient: bool = False,
 ) -> Iterator[Sentence]:
     """Read one JSON object per line (blank lines are skipped; other keys are ignored).
 
@@ -303,6 +357,7 @@ def read_jsonl(
     ``"ner_tags"`` (the Hugging Face datasets name), and reads records without either as
     untagged. ``labels``: the label list that integer tag ids index (``ner_tags: [3, 0, 0]``);
     ids without it, or out of its range, are errors. Records with and without tags cannot mix.
+    A tag that is not ``O`` or ``P-TYPE`` is an error unless ``lenient`` (as in :func:`read_conll`).
     """
     if labels is not None and (
         isinstance(labels, str) or not all(isinstance(x, str) for x in labels)
@@ -310,23 +365,24 @@ def read_jsonl(
         raise ConfigError(
             "labels must be a list of label strings, for example ['O', 'B-PER', 'I-PER']"
         )
-    return _read_jsonl(source, tokens_key, tags_key, None if labels is None else list(labels))
+    labels = None if labels is None else list(labels)
+    return _read_jsonl(source, tokens_key, tags_key, labels, lenient)
 
 
 def _read_jsonl(
-    source: Source, tokens_key: str, tags_key: str | None, labels: list[str] | None
+    source: Source,
+    tokens_key: str,
+    tags_key: str | None,
+    labels: list[str] | None,
+    lenient: bool,
 ) -> Iterator[Sentence]:
     name = source_name(source)
+    check = _TagCheck(name, lenient)
     tagged: bool | None = None
     for number, text in iter_lines(source, name):
         if not text.strip():
             continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(
-                name, number, f"not valid JSON ({error.msg} at column {error.colno})"
-            ) from None
+        record = parse_json(text, name, number)
         if not isinstance(record, dict):
             raise InputError(name, number, f"expected a JSON object, found {type(record).__name__}")
         tokens = record.get(tokens_key)
@@ -349,7 +405,10 @@ def _read_jsonl(
         if tags is not None and len(tags) != len(tokens):
             problem = f"{len(tokens)} tokens but {len(tags)} tags in {key!r}"
             raise InputError(name, number, problem)
+        for k, tag in enumerate(tags or ()):
+            check(tag, number, f"tag {k + 1} of {key!r}: ")
         yield Sentence(tokens, tags, number, name)
+    check.report()
 
 
 def _tags(value: Any, key: str, labels: list[str] | None, name: str, number: int) -> list[str]:

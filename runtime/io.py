@@ -3,7 +3,10 @@
 Readers take a *source*: a path, ``"-"`` for standard input, or an open stream (text or binary).
 :func:`iter_lines` turns any of them into ``(line_number, text)`` pairs, one line at a time, so
 that no file is ever loaded whole. It tolerates a UTF-8 byte-order mark and CRLF line ends, and
-reports bytes that are not UTF-8 as ``FILE:LINE: not valid UTF-8 ...``.
+reports bytes that are not UTF-8 as ``FILE:LINE: not valid UTF-8 ...``. When standard input is a
+terminal, it says so once (a warning with ``notice=True``, which the CLI prints as
+``xner: reading standard input ...``) instead of waiting silently. :func:`load_json` is the one
+place where untrusted JSON is decoded (:func:`parse_json` for a line of a file).
 
 Writers take a *target*: a path (written atomically by :func:`xner.runtime.atomic.atomic_write`),
 ``"-"`` for standard output, or an open text stream (written as is, left open).
@@ -17,10 +20,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, TextIO, Union
+from typing import IO, Any, TextIO, Union
 
 from xner.runtime.atomic import atomic_write
 from xner.runtime.errors import InputError
@@ -29,6 +34,10 @@ Source = Union[str, "os.PathLike[str]", IO]
 """What a reader accepts: a path, ``"-"`` (standard input) or an open text or binary stream."""
 
 _BOM = "\ufeff"
+STDIN_NOTICE = "reading standard input (end with Ctrl-D, Ctrl-Z on Windows)"
+"""What is logged when lines are read from standard input and it is a terminal."""
+
+logger = logging.getLogger("xner")
 
 
 def source_name(source: Source) -> str:
@@ -69,6 +78,9 @@ def iter_lines(source: Source, name: str | None = None) -> Iterator[tuple[int, s
     if isinstance(source, (str, os.PathLike)):
         if str(source) == "-":
             stdin = sys.stdin
+            if stdin is None:
+                raise InputError(name, None, "there is no standard input to read")
+            _notice_terminal(stdin)
             binary = getattr(stdin, "buffer", None)
             yield from (
                 _binary_lines(binary, name) if binary is not None else _text_lines(stdin, name)
@@ -81,6 +93,48 @@ def iter_lines(source: Source, name: str | None = None) -> Iterator[tuple[int, s
         yield from _text_lines(source, name)
     else:
         yield from _binary_lines(source, name)
+
+
+def _notice_terminal(stdin: IO) -> None:
+    """Say that standard input is read when it is a terminal (a user would wait otherwise)."""
+    try:
+        terminal = stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        terminal = False
+    if terminal:
+        logger.warning(STDIN_NOTICE, extra={"notice": True})
+
+
+class JsonError(ValueError):
+    """Text that is not JSON or that the decoder cannot take; ``str()`` is one line."""
+
+
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` for untrusted text: every failure is a :class:`JsonError`.
+
+    Besides syntax errors this catches what the decoder raises on hostile input:
+    ``RecursionError`` for deeply nested arrays (``[`` x 100,000), ``ValueError`` for an integer
+    of more than ``sys.get_int_max_str_digits()`` digits and ``UnicodeDecodeError`` for bytes.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}" if error.lineno > 1 else ""
+        problem = f"{error.msg} at {where or f'column {error.colno}'}"
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as error:  # an integer with too many digits, bytes that are not UTF-8
+        problem = str(error).split(";")[0]
+    raise JsonError(problem)
+
+
+def parse_json(text: str, name: str, number: int | None) -> Any:
+    """Decode one line of user JSON with :func:`load_json`; a failure is
+    ``InputError(name, number, "not valid JSON (...)")``."""
+    try:
+        return load_json(text)
+    except JsonError as error:
+        raise InputError(name, number, f"not valid JSON ({error})") from None
 
 
 def _looks_binary(stream: IO) -> bool:

@@ -282,7 +282,7 @@ def test_a_bad_file_stops_the_run_and_keeps_the_languages_done(
     (data / "hau.test.conll").symlink_to(masakhaner(shared_data) / "hau.test.conll")
     (data / "yor.test.conll").write_text("Ade\tB-PER\nlo\tX-LOC\n", encoding="utf-8")
     out = tmp_path / "out"
-    with pytest.raises(InputError, match=r"yor\.test\.conll:1: word 2: tag 'X-LOC'"):
+    with pytest.raises(InputError, match=r"yor\.test\.conll:2: bad tag 'X-LOC'"):
         run_experiment(
             tiny_bundle, data, ["hau", "yor"], ["heuristic"], out_dir=out, limit=2,
             options=OPTIONS, verify=False,

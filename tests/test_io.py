@@ -323,7 +323,7 @@ def test_text_options_are_checked() -> None:
         read_sentences(io.StringIO(""), "text", tokenize="spacy")
     with pytest.raises(ConfigError, match="option 'labels' does not apply to the text format"):
         read_sentences(io.StringIO(""), "text", labels=["O"])
-    with pytest.raises(ConfigError, match="takes no options"):
+    with pytest.raises(ConfigError, match="conll format; its options: lenient"):
         read_sentences(io.StringIO(""), "conll", tokenize="unicode")
 
 
