@@ -3,32 +3,47 @@
 A bundle is a folder made by ``xner export`` (layout and schema: docs/BUNDLE.md). This module is
 the one place that hashes and checks bundle files; the export side reuses :func:`file_entry`.
 It is torch-free (json, hashlib, dataclasses only) and opens no network connection.
+
+The manifest is checked against one schema when it is read: the dataclasses below *are* the
+schema, read by the generic validator of :mod:`xner.runtime.schema` (types from the annotations,
+extra rules from each field's ``metadata``: ``min``, ``non_empty``, ``choices``, and
+``bundle_path``: a path the engine opens, which must be one of the component's listed files).
+Adding a field to a settings class needs no new check code.
+
+Engines open bundle files only through :meth:`Component.load` (or :meth:`Component.path` /
+:meth:`Component.folder`): a path that is not among the component's listed files, a folder the
+engine reads that holds an unlisted file, a file whose size changed since verification and a
+file the engine library cannot read are all a :class:`BundleError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Generic, TypeVar
 
 from xner.runtime.errors import XnerError
+from xner.runtime.io import JsonError, load_json
+from xner.runtime.schema import BAD, build, shown
 
 FORMAT = "xner-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 COMPONENTS = ("translator", "tagger", "aligner")
+MAX_MANIFEST_BYTES = 64 << 20  # real manifests are ~10 KB; refuse to parse a huge file
 _CHUNK = 1 << 20
+_MAX_PROBLEMS = 20  # a BundleError lists at most this many problems, then a count
 
 
 class BundleError(XnerError):
     """A bundle that cannot be used: unreadable manifest, missing component or bad files.
 
-    The CLI exits with code 1 on it (as ``xner verify`` does for bad files).
+    The CLI exits with code 1 on it (as ``xner bundle verify`` does for bad files).
     """
 
     exit_code = 1
@@ -36,7 +51,10 @@ class BundleError(XnerError):
     def __init__(self, root: str | os.PathLike[str], problems: Iterable[str]) -> None:
         self.root = str(root)
         self.problems = list(problems)
-        joined = "; ".join(self.problems)
+        shown = self.problems[:_MAX_PROBLEMS]
+        if len(self.problems) > _MAX_PROBLEMS:
+            shown.append(f"and {len(self.problems) - _MAX_PROBLEMS} more problems")
+        joined = "; ".join(" ".join(problem.splitlines()) for problem in shown)  # one line
         super().__init__(f"{self.root}: {joined}")
 
 
@@ -50,7 +68,7 @@ class FileEntry:
 
     path: str
     size: int
-    sha256: str
+    sha256: str = field(metadata={"pattern": "[0-9a-f]{64}", "means": "64 lowercase hex digits"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +106,14 @@ def _safe_relative(relative: str) -> bool:
         and not pure.is_absolute()
         and ".." not in pure.parts
         and "\\" not in relative
+        and relative.isprintable()
+        and all(len(part.encode("utf-8", "surrogatepass")) <= 255 for part in pure.parts)
     )
+
+
+def _normal(relative: str) -> str:
+    """The one spelling of a bundle path for comparisons (``a/./b``, ``a//b`` -> ``a/b``)."""
+    return PurePosixPath(relative).as_posix()
 
 
 def check_files(
@@ -104,21 +129,34 @@ def check_files(
             problems.append(FileProblem(entry.path, "path leaves the bundle folder"))
             continue
         path = Path(root, entry.path)
-        if not path.is_file():
-            problems.append(FileProblem(entry.path, "missing"))
-            continue
-        size = path.stat().st_size
-        if size != entry.size:
-            problems.append(
-                FileProblem(entry.path, f"size {size} bytes, manifest says {entry.size}")
-            )
-        elif hashes and sha256_file(path) != entry.sha256:
-            problems.append(FileProblem(entry.path, "SHA-256 does not match the manifest"))
+        try:
+            if not path.is_file():
+                problems.append(FileProblem(entry.path, "missing"))
+                continue
+            size = path.stat().st_size
+            if size != entry.size:
+                problems.append(
+                    FileProblem(entry.path, f"size {size} bytes, manifest says {entry.size}")
+                )
+            elif hashes and sha256_file(path) != entry.sha256:
+                problems.append(FileProblem(entry.path, "SHA-256 does not match the manifest"))
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            problems.append(FileProblem(entry.path, f"cannot be read ({reason})"))
     return problems
 
 
 # ---------------------------------------------------------------------------------------------
 # Component settings (what the engines need; written by xner.export, documented in BUNDLE.md)
+#
+# ``bundle_path`` metadata: ``file`` (a file an engine opens), ``model`` (the ONNX graph: ONNX
+# Runtime also reads external data from its folder, which must hold listed files only) or
+# ``ctranslate2`` (a CTranslate2 model folder: model.bin, config.json and the vocabulary listed,
+# nothing unlisted in it). Such a path must name the component's listed files.
+
+_FILE = {"bundle_path": "file"}
+_POSITIVE = {"min": 1}
+_NON_EMPTY = {"non_empty": True}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,12 +180,12 @@ class TranslatorSettings:
     ``max_decoding_length`` of CTranslate2 counts the target prefix token.
     """
 
-    model_dir: str
-    sentencepiece: str
-    tokenizer: str | None
+    model_dir: str = field(metadata={"bundle_path": "ctranslate2"})
+    sentencepiece: str = field(metadata=_FILE)
+    tokenizer: str | None = field(metadata=_FILE)
     family: str
     quantization: str
-    languages: tuple[str, ...]
+    languages: tuple[str, ...] = field(metadata=_NON_EMPTY)
     source_prefix: tuple[str, ...]
     source_suffix: tuple[str, ...]
     target_prefix: tuple[str, ...]
@@ -156,8 +194,8 @@ class TranslatorSettings:
     unk_token: str = "<unk>"
     pad_token: str = "<pad>"
     decoder_start_token: str | None = "</s>"
-    max_source_positions: int = 1024
-    max_target_positions: int = 1024
+    max_source_positions: int = field(default=1024, metadata=_POSITIVE)
+    max_target_positions: int = field(default=1024, metadata=_POSITIVE)
     decoding_length_counts_prefix: bool = True
     vocabulary_size: int = 0
 
@@ -172,14 +210,14 @@ class EncoderSettings:
     padding uses ``pad_id``) and read ``output``. ``max_length`` counts the special tokens.
     """
 
-    model: str
-    tokenizer: str
+    model: str = field(metadata={"bundle_path": "model"})
+    tokenizer: str = field(metadata=_FILE)
     family: str
     quantization: str
-    inputs: tuple[str, ...] = ("input_ids", "attention_mask")
+    inputs: tuple[str, ...] = field(default=("input_ids", "attention_mask"), metadata=_NON_EMPTY)
     output: str = "logits"
-    input_dtype: str = "int64"
-    max_length: int = 512
+    input_dtype: str = field(default="int64", metadata={"choices": ("int64", "int32")})
+    max_length: int = field(default=512, metadata=_POSITIVE)
     pad_id: int = 0
     pad_token: str = "<pad>"
     cls_token: str = "<s>"
@@ -190,7 +228,7 @@ class EncoderSettings:
     unk_id: int = 3
     add_special_tokens: bool = True
     pretokenized: bool = True
-    external_data: tuple[str, ...] = ()
+    external_data: tuple[str, ...] = field(default=(), metadata=_FILE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +239,7 @@ class TaggerSettings(EncoderSettings):
     model's behaviour; ``aggregation`` says which subword carries a word's label (``first``).
     """
 
-    labels: tuple[str, ...]
+    labels: tuple[str, ...] = field(metadata=_NON_EMPTY)
     scheme: str
     entity_types: tuple[str, ...] = ()
     aggregation: str = "first"
@@ -215,16 +253,104 @@ class AlignerSettings(EncoderSettings):
     """
 
     layer: int
-    hidden_size: int
+    hidden_size: int = field(metadata=_POSITIVE)
     num_layers_source: int = 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class _ComponentRecord:
+    """One entry of ``components`` as stored (settings are checked by the component's class)."""
+
+    engine: str | None = None
+    source: Source
+    settings: Mapping[str, Any]
+    fidelity: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[FileEntry, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ManifestRecord:
+    """The top level of ``manifest.json`` (``format`` and ``format_version`` are read first)."""
+
+    format: str
+    format_version: int
+    xner_version: str = "?"
+    created: str = "?"
+    warnings: tuple[str, ...] = ()
+    components: Mapping[str, Any] = field(default_factory=dict)
+
+
+# -- semantic checks of one component ----------------------------------------------------------
+
+
+def _bundle_paths(settings: Any) -> list[tuple[str, str, str]]:
+    """``(field, kind, path)`` for every path in ``settings`` that an engine opens."""
+    out = []
+    for spec in dataclasses.fields(settings):
+        kind = spec.metadata.get("bundle_path")
+        value = getattr(settings, spec.name)
+        for path in value if isinstance(value, tuple) else (value,):
+            if kind and path is not None:
+                out.append((spec.name, kind, path))
+    return out
+
+
+def _ctranslate2_problems(folder: str, listed: set[str]) -> list[str]:
+    """What a CTranslate2 model folder lacks: model.bin, config.json and a vocabulary."""
+    inside = {path.rpartition("/")[2] for path in listed if _parent(path) == folder}
+    lacking = [name for name in ("model.bin", "config.json") if name not in inside]
+    vocabularies = [name for name in inside if re.fullmatch(r"\w*vocabulary\.(json|txt)", name)]
+    if not vocabularies:
+        lacking.append("a *vocabulary.json or *vocabulary.txt")
+    return lacking
+
+
+def _parent(path: str) -> str:
+    return PurePosixPath(path).parent.as_posix()
+
+
+def _component_problems(name: str, files: tuple[FileEntry, ...], settings: Any) -> list[str]:
+    """Paths that leave the bundle, duplicate entries, engine paths that are not listed files."""
+    where = f"{MANIFEST}: components.{name}"
+    problems = []
+    listed: set[str] = set()
+    for index, entry in enumerate(files):
+        if not _safe_relative(entry.path):
+            problems.append(
+                f"{where}.files[{index}].path: {entry.path[:80]}: path leaves the bundle folder"
+            )
+        elif _normal(entry.path) in listed:
+            problems.append(f"{where}.files[{index}].path: {entry.path} is listed twice")
+        listed.add(_normal(entry.path))
+    for key, kind, path in _bundle_paths(settings):
+        here = f"{where}.settings.{key}"
+        if not _safe_relative(path):
+            problems.append(f"{here}: {shown(path)}: path leaves the bundle folder")
+        elif kind == "ctranslate2":
+            lacking = _ctranslate2_problems(_normal(path), listed)
+            if lacking:
+                problems.append(
+                    f"{here}: the CTranslate2 folder {path} does not list {', '.join(lacking)}"
+                )
+        elif _normal(path) not in listed:
+            problems.append(f"{here}: {shown(path)} is not one of the component's listed files")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Components: the only way engines reach bundle files
+
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Component(Generic[S]):
-    """One component of a bundle with absolute paths resolved from ``root``."""
+    """One component of a bundle with absolute paths resolved from ``root``.
+
+    Engines open files only through :meth:`load` (or :meth:`path` / :meth:`folder`), which refuse
+    any path that is not among ``files``.
+    """
 
     name: str
     root: Path
@@ -234,35 +360,136 @@ class Component(Generic[S]):
     fidelity: Mapping[str, Any] = field(default_factory=dict)
     files: tuple[FileEntry, ...] = ()
 
-    def path(self, relative: str) -> Path:
-        """Absolute path of a bundle-relative path (as stored in ``settings``)."""
-        return self.root / relative
-
     @property
     def size(self) -> int:
         """Total bytes of the component's files."""
         return sum(entry.size for entry in self.files)
+
+    def _listed(self) -> dict[str, FileEntry]:
+        return {_normal(entry.path): entry for entry in self.files}
+
+    def path(self, relative: str) -> Path:
+        """Absolute path of one of the component's listed files (as named in ``settings``).
+
+        A path that is not listed in the manifest is a :class:`BundleError`: an engine never
+        opens a file that was not hashed. The CTranslate2 ``model_dir`` is checked as
+        :meth:`folder` checks it.
+        """
+        folders = [p for _, kind, p in _bundle_paths(self.settings) if kind == "ctranslate2"]
+        if isinstance(relative, str) and _normal(relative) in map(_normal, folders):
+            return self.folder(relative)
+        if not isinstance(relative, str) or _normal(relative) not in self._listed():
+            raise BundleError(
+                self.root,
+                [
+                    f"{relative}: not one of the {self.name}'s listed files in {MANIFEST}; "
+                    "the engines open listed (hashed) files only"
+                ],
+            )
+        return self.root / _normal(relative)
+
+    def folder(self, relative: str) -> Path:
+        """Absolute path of a folder an engine reads whole (the CTranslate2 ``model_dir``).
+
+        The folder's files must all be listed and must include what the engine reads (for
+        CTranslate2: model.bin, config.json, the vocabulary); otherwise a :class:`BundleError`.
+        """
+        listed = self._listed()
+        rel = _normal(relative) if isinstance(relative, str) else ""
+        if not rel or not any(_parent(path) == rel for path in listed):
+            raise BundleError(
+                self.root, [f"{relative}: the {self.name} lists no files in this folder"]
+            )
+        lacking = _ctranslate2_problems(rel, set(listed))
+        problems = [f"{relative}: does not list {', '.join(lacking)}"] if lacking else []
+        problems += [str(p) for p in self.unlisted_files()]
+        if problems:
+            raise BundleError(self.root, problems)
+        return self.root / rel
+
+    def unlisted_files(self) -> list[FileProblem]:
+        """Files that lie, unlisted, in a folder the engine reads (the model's folder)."""
+        listed = set(self._listed()) | {MANIFEST}
+        folders = sorted(
+            {
+                _normal(path) if kind == "ctranslate2" else _parent(path)
+                for _key, kind, path in _bundle_paths(self.settings)
+                if kind in ("ctranslate2", "model") and _safe_relative(path)
+            }
+        )
+        problems = []
+        for folder in folders:
+            base = self.root / folder
+            for current, dirs, names in os.walk(base):
+                dirs.sort()
+                for name in sorted(names):
+                    rel = Path(current, name).relative_to(self.root).as_posix()
+                    if rel not in listed:
+                        problems.append(
+                            FileProblem(
+                                rel if rel.isprintable() else ascii(rel),
+                                f"not listed in {MANIFEST}, but in the folder the {self.name} "
+                                f"engine reads ({folder}); remove it or re-export the {self.name}",
+                            )
+                        )
+        return problems
+
+    def load(self, relative: str, opener: Callable[[str], T], *, folder: bool = False) -> T:
+        """``opener(absolute path)`` for a listed file (or, with ``folder``, a model folder).
+
+        Before opening: the path must be listed, the component's files must still have their
+        listed sizes and the model folders must hold no unlisted file. A failure of the engine
+        library (a file truncated or replaced after verification) becomes one line:
+        ``BUNDLE: tagger/model.onnx: cannot be loaded (...); run xner bundle verify BUNDLE``.
+        """
+        target = self.folder(relative) if folder else self.path(relative)
+        rel = target.relative_to(self.root).as_posix()
+        hint = f"run xner bundle verify {self.root}"
+        # sizes of all the component's files (an ONNX graph reads its external data too)
+        problems = [str(p) for p in check_files(self.root, self.files, hashes=False)]
+        problems += [str(p) for p in self.unlisted_files()]
+        if problems:
+            raise BundleError(self.root, [*problems, hint])
+        try:
+            return opener(str(target))
+        except XnerError:
+            raise
+        except Exception as error:  # noqa: BLE001  (any library failure: one line, no traceback)
+            text = " ".join(str(error).split()) or type(error).__name__
+            text = text if len(text) <= 160 else text[:157] + "..."
+            raise BundleError(self.root, [f"{rel}: cannot be loaded ({text}); {hint}"]) from None
 
 
 _SETTINGS = {"translator": TranslatorSettings, "tagger": TaggerSettings, "aligner": AlignerSettings}
 _ENGINES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}
 
 
-def _build(cls: type, data: Any, root: Path, where: str) -> Any:
-    """Make dataclass ``cls`` from a JSON object: unknown keys are ignored, lists become tuples."""
-    if not isinstance(data, dict):
-        raise BundleError(root, [f"{MANIFEST}: {where} is not an object"])
-    values = {}
-    missing = []
-    for spec in dataclasses.fields(cls):
-        if spec.name in data:
-            value = data[spec.name]
-            values[spec.name] = tuple(value) if isinstance(value, list) else value
-        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            missing.append(spec.name)
-    if missing:
-        raise BundleError(root, [f"{MANIFEST}: {where} lacks {', '.join(missing)}"])
-    return cls(**values)
+def _component(name: str, data: Any, root: Path, problems: list[str]) -> Component[Any] | None:
+    """The component ``name`` of the manifest, or None after recording its problems."""
+    where = f"{MANIFEST}: components.{name}"
+    found: list[str] = []
+    record = build(_ComponentRecord, data, where, found)
+    settings = BAD
+    if isinstance(data, dict) and "settings" in data:
+        settings = build(_SETTINGS[name], data["settings"], f"{where}.settings", found)
+    if record is not BAD and not record.files:
+        found.append(f"{where}.files: the {name} lists no files (re-export it)")
+    if record is not BAD and record.engine not in (None, _ENGINES[name]):
+        found.append(f"{where}.engine: expected {_ENGINES[name]!r}, got {shown(record.engine)}")
+    if record is not BAD and settings is not BAD and not found:
+        found += _component_problems(name, record.files, settings)
+    if found:
+        problems.extend(found)
+        return None
+    return Component(
+        name=name,
+        root=root,
+        engine=record.engine or _ENGINES[name],
+        source=record.source,
+        settings=settings,
+        fidelity=record.fidelity,
+        files=record.files,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,6 +535,13 @@ class Bundle:
             )
         return comp
 
+    def check(self, hashes: bool = True) -> list[FileProblem]:
+        """Files that do not match the manifest, and unlisted files in the engines' folders."""
+        problems = check_files(self.root, self.files, hashes=hashes)
+        for component in self.components.values():
+            problems.extend(component.unlisted_files())
+        return problems
+
     @classmethod
     def load(cls, path: str | os.PathLike[str], verify: bool = True) -> Bundle:
         """Read ``path/manifest.json``; with ``verify`` check every file's size and SHA-256.
@@ -318,7 +552,7 @@ class Bundle:
         root = Path(path)
         manifest = read_manifest(root)
         bundle = cls.from_manifest(root, manifest)
-        problems = check_files(root, bundle.files, hashes=verify)
+        problems = bundle.check(hashes=verify)
         if problems:
             hint = "" if verify else " (checked sizes only)"
             raise BundleError(root, [str(p) for p in problems] + [f"bundle refused{hint}"])
@@ -326,10 +560,20 @@ class Bundle:
 
     @classmethod
     def from_manifest(cls, root: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Bundle:
-        """Build the view of a parsed manifest without touching the files."""
+        """Build the view of a parsed manifest without touching the files.
+
+        The manifest is checked against the schema (the dataclasses of this module); every
+        problem found is listed in one :class:`BundleError` (``manifest.json: KEY.PATH: ...``).
+        """
         root = Path(root)
+        if not isinstance(manifest, Mapping):
+            raise BundleError(root, [f"{MANIFEST} is not a JSON object"])
         version = manifest.get("format_version")
-        if manifest.get("format") != FORMAT or not isinstance(version, int):
+        if (
+            manifest.get("format") != FORMAT
+            or not isinstance(version, int)
+            or isinstance(version, bool)
+        ):
             raise BundleError(root, [f"{MANIFEST} is not an xner bundle manifest"])
         if version > FORMAT_VERSION:
             raise BundleError(
@@ -339,38 +583,27 @@ class Bundle:
                     "upgrade xner"
                 ],
             )
-        raw = manifest.get("components", {})
-        if not isinstance(raw, dict):
-            raise BundleError(root, [f"{MANIFEST}: components is not an object"])
+        problems: list[str] = []
+        top = build(_ManifestRecord, dict(manifest), f"{MANIFEST}: ", problems)
+        if version < 1:
+            problems.append(f"{MANIFEST}: format_version: expected 1 .. {FORMAT_VERSION}")
         components: dict[str, Component[Any]] = {}
-        for name, data in raw.items():
+        raw = manifest.get("components", {})
+        for name, data in raw.items() if isinstance(raw, dict) else ():
             if name not in _SETTINGS:
                 continue  # a component this version does not know: keep it on disk, ignore it
-            where = f"components.{name}"
-            if not isinstance(data, dict):
-                raise BundleError(root, [f"{MANIFEST}: {where} is not an object"])
-            files = tuple(
-                _build(FileEntry, item, root, f"{where}.files[{i}]")
-                for i, item in enumerate(data.get("files", []))
-            )
-            components[name] = Component(
-                name=name,
-                root=root,
-                engine=data.get("engine", _ENGINES[name]),
-                source=_build(Source, data.get("source", {}), root, f"{where}.source"),
-                settings=_build(
-                    _SETTINGS[name], data.get("settings", {}), root, f"{where}.settings"
-                ),
-                fidelity=data.get("fidelity", {}),
-                files=files,
-            )
+            component = _component(name, data, root, problems)
+            if component is not None:
+                components[name] = component
+        if problems or top is BAD:
+            raise BundleError(root, problems)
         return cls(
             root=root,
             format_version=version,
-            xner_version=str(manifest.get("xner_version", "?")),
-            created=str(manifest.get("created", "?")),
+            xner_version=top.xner_version,
+            created=top.created,
             components=components,
-            warnings=tuple(manifest.get("warnings", [])),
+            warnings=top.warnings,
             manifest=manifest,
         )
 
@@ -384,16 +617,23 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise BundleError(root, [f"{MANIFEST} is missing: not a bundle"])
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise BundleError(root, [f"{MANIFEST} is larger than {MAX_MANIFEST_BYTES >> 20} MiB"])
+        data = load_json(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, JsonError) as error:
         raise BundleError(root, [f"{MANIFEST} is not valid JSON ({error})"]) from None
+    except OSError as error:
+        raise BundleError(root, [f"{MANIFEST} cannot be read ({error.strerror})"]) from None
     if not isinstance(data, dict):
         raise BundleError(root, [f"{MANIFEST} is not a JSON object"])
     return data
 
 
 def verify_bundle(path: str | os.PathLike[str]) -> list[FileProblem]:
-    """Check every file of the bundle at ``path``; raises BundleError when it has no manifest."""
+    """Check every file of the bundle at ``path``; raises BundleError when it has no manifest.
+
+    Also reports unlisted files in the folders the engines read (see :meth:`Bundle.check`).
+    """
     root = Path(path)
     bundle = Bundle.from_manifest(root, read_manifest(root))
-    return check_files(root, bundle.files, hashes=True)
+    return bundle.check(hashes=True)
