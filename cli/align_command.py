@@ -10,6 +10,7 @@ import typer
 from xner.cli.app import command
 from xner.cli.options import (
     SkipVerify,
+    bundle_option,
     progress,
     with_engine_options,
 )
@@ -19,7 +20,7 @@ from xner.runtime.engine import EngineOptions
 @command("align")
 @with_engine_options(compute_type=False)
 def align_command(
-    bundle: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle with an aligner.")],
+    bundle: Annotated[Path, bundle_option("Bundle with an aligner.")],
     src: Annotated[
         Path | None,
         typer.Argument(help="Source sentences, one whitespace-tokenised sentence per line."),
@@ -46,7 +47,11 @@ def align_command(
 ) -> None:
     """Align the words of SRC and TGT (or of a --pairs file); one line of links per pair."""
     from xner.runtime.aligner import align_files
+    from xner.runtime.atomic import check_output
+    from xner.runtime.pipelines.engines import check_engine_settings
 
+    check_output(output)  # every check before the model is loaded
+    check_engine_settings(engine, align_method=method)
     count = align_files(
         bundle,
         src,

@@ -10,6 +10,7 @@ import typer
 from xner.cli.app import command
 from xner.cli.options import (
     SkipVerify,
+    bundle_option,
     progress,
     with_engine_options,
 )
@@ -24,9 +25,7 @@ def _names(value: str) -> list[str]:
 @command("experiment")
 @with_engine_options
 def experiment_command(
-    bundle: Annotated[
-        Path, typer.Option("--bundle", "-b", help="Bundle with translator, tagger and aligner.")
-    ],
+    bundle: Annotated[Path, bundle_option("Bundle with translator, tagger and aligner.")],
     data: Annotated[
         Path,
         typer.Option("--data", help="Folder of gold files <lang>.<split>.conll (MasakhaNER 2.0)."),
@@ -82,8 +81,10 @@ def experiment_command(
     engine: EngineOptions | None = None,
 ) -> None:
     """Score translate-test methods and model transfer on every language; print the F1 table."""
+    from xner.runtime.atomic import check_output
     from xner.runtime.experiment import run_experiment
 
+    check_output(output / "results.csv")  # the folder can hold the results: before any work
     result = run_experiment(
         bundle,
         data,

@@ -10,12 +10,15 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from xner.cli.app import fail
+from xner.runtime.bundle_store import resolve_bundle
 from xner.runtime.engine import EngineOptions
-from xner.runtime.errors import ConfigError
+from xner.runtime.errors import ConfigError, XnerError
 
 T = TypeVar("T")
 
@@ -42,6 +45,34 @@ SkipVerify = Annotated[
     bool,
     typer.Option("--skip-verify", help="Check only file presence and sizes, not SHA-256 (faster)."),
 ]
+
+
+def _resolve_bundle(value: Path | None) -> Path:
+    """``--bundle``, else ``$XNER_BUNDLE``, else the installed bundle, else ./bundles/default."""
+    try:
+        return resolve_bundle(value)
+    except XnerError as error:  # raised while parsing, outside the command's error handling
+        raise fail(str(error), error.exit_code) from None
+
+
+def _no_bundle() -> None:
+    return None
+
+
+def bundle_option(help: str = "The bundle folder.") -> Any:
+    """The ``--bundle`` option, declared once: optional, resolved by
+    :func:`xner.runtime.bundle_store.resolve_bundle` before the command runs, so the command
+    receives a folder. Use as ``bundle: Annotated[Path, bundle_option("Bundle with a tagger.")]``.
+    """
+    return typer.Option(
+        "--bundle",
+        "-b",
+        help=f"{help} Folder or installed name; default: $XNER_BUNDLE, then the installed "
+        "bundle (xner bundle list), then ./bundles/default.",
+        default_factory=_no_bundle,
+        callback=_resolve_bundle,
+        show_default=False,
+    )
 
 
 # Projection methods (heuristic and ngram), shared by project, translate-test and translate-train.

@@ -24,6 +24,7 @@ from xner.cli.options import (
     Method,
     SkipVerify,
     StopWords,
+    bundle_option,
     progress,
     projection_options,
     split_labels,
@@ -31,7 +32,7 @@ from xner.cli.options import (
 )
 from xner.runtime.engine import EngineOptions
 
-BundleOption = Annotated[Path, typer.Option("--bundle", "-b", help="The bundle folder.")]
+BundleOption = Annotated[Path, bundle_option("The bundle folder.")]
 Output = Annotated[
     str,
     typer.Option("--output", "-o", help="CoNLL or JSONL file (by extension); - = CoNLL on stdout."),

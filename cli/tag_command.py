@@ -1,4 +1,7 @@
-"""``xner tag``: tag sentences with the bundle's multilingual NER model (model transfer)."""
+"""``xner tag``: tag sentences with the bundle's multilingual NER model (model transfer).
+
+The command runs :func:`xner.runtime.pipelines.run_model_transfer`, so that a file output is
+resumable like the outputs of translate-test and translate-train."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import typer
 from xner.cli.app import command
 from xner.cli.options import (
     SkipVerify,
+    bundle_option,
     progress,
+    split_labels,
     with_engine_options,
 )
 from xner.runtime.engine import EngineOptions
@@ -19,7 +24,7 @@ from xner.runtime.engine import EngineOptions
 @command("tag")
 @with_engine_options(compute_type=False)
 def tag_command(
-    bundle: Annotated[Path, typer.Option("--bundle", "-b", help="Bundle with a tagger.")],
+    bundle: Annotated[Path, bundle_option("Bundle with a tagger.")],
     source: Annotated[
         str,
         typer.Argument(
@@ -51,23 +56,49 @@ def tag_command(
         str,
         typer.Option("--drop", help="Entity types to write as O, comma-separated (MISC,DATE)."),
     ] = "",
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error",
+            help="A sentence that cannot be tagged: copy-O (write it with O tags), skip (leave "
+            "it out) or fail (stop).",
+        ),
+    ] = "copy-O",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run of the same command.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Discard an interrupted run; start over.")
+    ] = False,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Sentences per tagging chunk and commit.")
+    ] = 256,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
-    """Tag the words of SOURCE with the bundle's tagger; writes each word with its IOB2 tag."""
-    from xner.runtime.tagger import tag_file
+    """Tag the words of SOURCE with the bundle's tagger; writes each word with its IOB2 tag.
 
-    count = tag_file(
+    A file output is written in committed chunks: an interrupted run continues with --resume.
+    """
+    from xner.runtime.pipelines import run_model_transfer
+
+    summary = run_model_transfer(
         bundle,
         source,
         output,
+        lang,
+        drop=split_labels(drop),
+        on_error=on_error,
+        resume=resume,
+        force=force,
+        chunk_size=chunk_size,
         in_fmt=in_fmt,
         out_fmt=out_fmt,
         tokenize=tokenize,
-        drop=[label.strip() for label in drop.split(",") if label.strip()],
-        lang=lang,
-        options=engine,
+        engine_options=engine,
         verify=not skip_verify,
         progress=lambda items: progress(items, "tagging"),
     )
-    typer.echo(f"tagged {count} sentences", err=True)
+    typer.echo(f"tagged {summary.written} sentences", err=True)
+    if summary.resumed or summary.failed or summary.empty:
+        typer.echo(summary.report(), err=True, nl=False)

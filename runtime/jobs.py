@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xner.runtime.alignio import check_alignment, clip_alignment, read_alignments
+from xner.runtime.atomic import check_output
 from xner.runtime.data import Alignment, Sentence, Span
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import EvaluationResult, evaluate
@@ -163,7 +164,9 @@ def project_files(
     """Project ``source`` onto ``target`` through ``alignments`` and write ``output`` atomically.
 
     Keyword options are those of :func:`projected_sentences`. Returns the job's statistics.
+    The output path is checked before anything is read.
     """
+    check_output(output)
     stats = ProjectionStats()
     sentences = projected_sentences(source, target, alignments, stats=stats, **options)
     write_sentences(sentences, output, output_format or ("conll" if str(output) == "-" else None))

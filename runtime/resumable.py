@@ -17,6 +17,15 @@ For an output ``OUT`` (and any companion files, such as the ``--explain`` file `
 
 Without ``resume`` an existing sidecar is an error that tells the user to pass ``--resume`` or
 ``--force`` (``force`` starts over). ``resume`` without a sidecar starts from the beginning.
+:meth:`CommittedOutput.check` makes all these checks (and :func:`~xner.runtime.atomic.check_output`
+on every file) without creating anything, so that a job can fail before it loads a model.
+
+A kill at any point leaves a state the next ``resume`` continues from: a kill while a chunk is
+appended leaves bytes past the committed size (dropped); a kill while the sidecar is written
+leaves ``OUT.progress.json.tmp`` (removed) and the previous sidecar; a kill while the files are
+renamed leaves a sidecar marked finished (the renames are completed). A full disk while
+appending raises :class:`OSError` naming ``OUT`` (:func:`~xner.runtime.atomic.out_of_space`);
+what is committed stays resumable.
 """
 
 from __future__ import annotations
@@ -26,14 +35,15 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from xner.runtime.atomic import atomic_write
+from xner.runtime.atomic import SPACE_ERRNOS, check_output, keep_mode, out_of_space
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError
+from xner.runtime.io import JsonError, load_json
 
 __all__ = [
     "Checkpoint",
@@ -131,11 +141,23 @@ class CommittedOutput:
         self.committed = 0  # sentences_done at the last commit (or at open)
         self._handles: dict[str, IO[bytes]] = {}
         self._sizes: dict[str, int] = {}
+        self._sidecar_tmp = Path(f"{self.sidecar}.tmp")
+        self._checked = False
+        self._saved: dict[str, Any] | None = None
 
     # --- start or resume ------------------------------------------------------------------------
 
-    def open(self) -> Checkpoint:
-        """Start a fresh run or resume an interrupted one; returns the last checkpoint."""
+    def check(self) -> dict[str, Any] | None:
+        """Check the files and an interrupted run (its sidecar, its settings), creating nothing.
+
+        Returns the interrupted run's sidecar record when this run resumes it, else None. Called
+        by :meth:`open`; call it earlier to fail before any work is done.
+        """
+        if self._checked:
+            return self._saved
+        others = list(self.files.values())[1:]
+        partials = [partial_path(path) for path in self.files.values()]
+        check_output(self.main, companions=[*others, *partials, self.sidecar])
         saved = self._read_sidecar() if self.sidecar.exists() else None
         if saved is not None and not self.resume and not self.force:
             done = saved.get("sentences_done", "?")
@@ -144,18 +166,29 @@ class CommittedOutput:
                 f"{self.sidecar}); pass --resume to continue it or --force to start over"
             )
         if saved is None or self.force:
-            if self.resume and saved is None:
+            saved = None
+        else:
+            self._check_fingerprint(saved)
+            if set(saved["committed_bytes"]) != set(self.files):
+                raise ConfigError(
+                    f"cannot resume {self.main}: the interrupted run wrote "
+                    f"{', '.join(sorted(saved['committed_bytes']))}, this one would write "
+                    f"{', '.join(sorted(self.files))}; rerun with the same files or pass --force"
+                )
+        self._checked, self._saved = True, saved
+        return saved
+
+    def open(self) -> Checkpoint:
+        """Start a fresh run or resume an interrupted one; returns the last checkpoint."""
+        saved = self.check()
+        with contextlib.suppress(FileNotFoundError):
+            self._sidecar_tmp.unlink()  # left by a kill while the sidecar was written
+        if saved is None:
+            if self.resume and not self.force:
                 logger.warning(
                     "nothing to resume (no %s): starting from the beginning", self.sidecar
                 )
             return self._start()
-        self._check_fingerprint(saved)
-        if set(saved["committed_bytes"]) != set(self.files):
-            raise ConfigError(
-                f"cannot resume {self.main}: the interrupted run wrote "
-                f"{', '.join(sorted(saved['committed_bytes']))}, this one would write "
-                f"{', '.join(sorted(self.files))}; rerun with the same files or pass --force"
-            )
         checkpoint = Checkpoint(
             int(saved["sentences_done"]),
             str(saved["input_digest"]),
@@ -195,14 +228,14 @@ class CommittedOutput:
 
     def _read_sidecar(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.sidecar.read_text(encoding="utf-8"))
+            data = load_json(self.sidecar.read_text(encoding="utf-8"))
             valid = (
                 isinstance(data, dict)
                 and data.get("format") == PROGRESS_FORMAT
                 and isinstance(data.get("committed_bytes"), dict)
                 and isinstance(data.get("sentences_done"), int)
             )
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, JsonError):
             valid = False
         if not valid:
             if self.force:
@@ -216,17 +249,21 @@ class CommittedOutput:
         return data
 
     def _check_fingerprint(self, saved: dict[str, Any]) -> None:
-        before = saved.get("fingerprint", {})
-        if before == self.fingerprint:
+        before = dict(_flat(saved.get("fingerprint", {})))
+        now = dict(_flat(self.fingerprint))
+        changed = [
+            k for k in sorted(set(before) | set(now)) if before.get(k, _UNSET) != now.get(k, _UNSET)
+        ]
+        if not changed:
             return
-        keys = sorted(set(before) | set(self.fingerprint))
-        changed = [k for k in keys if before.get(k) != self.fingerprint.get(k)]
         shown = "; ".join(
-            f"{k}: {before.get(k)!r} then, {self.fingerprint.get(k)!r} now" for k in changed[:4]
+            f"{k} {_shown(before.get(k, _UNSET))} -> {_shown(now.get(k, _UNSET))}"
+            for k in changed[:8]
         )
+        more = f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
         raise ConfigError(
-            f"cannot resume {self.main}: the interrupted run used other settings ({shown}); "
-            "rerun with the same settings or pass --force to start over"
+            f"--resume: settings differ from the interrupted run of {self.main}: {shown}{more}; "
+            "rerun with those settings or pass --force to start over"
         )
 
     # --- commit and finish ----------------------------------------------------------------------
@@ -238,9 +275,14 @@ class CommittedOutput:
             if not text:
                 continue
             handle = self._handles[name]
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                handle.write(text.encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as error:
+                if error.errno not in SPACE_ERRNOS:
+                    raise
+                raise out_of_space(error, self.files[name], self._sizes[name]) from error
             self._sizes[name] = handle.tell()
         self._write_sidecar(checkpoint)
         self.committed = checkpoint.sentences_done
@@ -255,6 +297,7 @@ class CommittedOutput:
         for path in self.files.values():
             partial = partial_path(path)
             if partial.exists():
+                keep_mode(path, partial)  # a file replaced in place keeps its mode
                 os.replace(partial, path)
         with contextlib.suppress(FileNotFoundError):
             self.sidecar.unlink()
@@ -262,7 +305,8 @@ class CommittedOutput:
     def close(self) -> None:
         """Close the partial files, keeping what is committed (resumable)."""
         for handle in self._handles.values():
-            handle.close()
+            with contextlib.suppress(OSError):  # a full disk: bytes past the commit are dropped
+                handle.close()
         self._handles.clear()
 
     def discard(self) -> None:
@@ -271,8 +315,9 @@ class CommittedOutput:
         for path in self.files.values():
             with contextlib.suppress(FileNotFoundError):
                 partial_path(path).unlink()
-        with contextlib.suppress(FileNotFoundError):
-            self.sidecar.unlink()
+        for path in (self.sidecar, self._sidecar_tmp):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def _write_sidecar(self, checkpoint: Checkpoint) -> None:
         record = {
@@ -287,6 +332,36 @@ class CommittedOutput:
             "state": checkpoint.state,
             "finished": checkpoint.finished,
         }
-        with atomic_write(self.sidecar) as handle:
-            json.dump(record, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
+        # A fixed temporary name (not atomic_write's random one): a kill while it is written
+        # leaves one file that the next open() removes.
+        text = json.dumps(record, ensure_ascii=False, indent=1) + "\n"
+        try:
+            with open(self._sidecar_tmp, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(self._sidecar_tmp, self.sidecar)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                self._sidecar_tmp.unlink()
+            if error.errno in SPACE_ERRNOS:
+                raise out_of_space(error, self.sidecar, 0) from error
+            raise
+
+
+_UNSET = object()
+
+
+def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` -> ``("a.b", 1)``: nested settings compared one by one."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _flat(item, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], value
+
+
+def _shown(value: Any) -> str:
+    if value is _UNSET:
+        return "(not set)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

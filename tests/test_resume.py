@@ -18,7 +18,7 @@ from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.formats import read_sentences, write_sentences
 from xner.runtime.pipelines import Engines, run_model_transfer, run_translate_test
 from xner.runtime.resumable import Checkpoint, CommittedOutput, partial_path, progress_path
-from xner.runtime.translator import Translation
+from xner.runtime.translator import Translation, Translator
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,10 @@ def test_resume_refuses_other_settings_or_input(engines, hausa, tmp_path) -> Non
     out = tmp_path / "out.conll"
     with pytest.raises(KeyboardInterrupt):
         run_model_transfer(engines, source, out, chunk_size=4, progress=interrupt_after(9))
-    with pytest.raises(ConfigError, match=r"other settings \(drop: \[\] then, \['MISC'\] now\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"settings differ from the interrupted run of .*: drop \[\] -> \[\"MISC\"\];",
+    ):
         run_model_transfer(engines, source, out, chunk_size=4, drop=["MISC"], resume=True)
     changed = tmp_path / "changed.conll"
     write_sentences([Sentence(["Kano"], ["B-LOC"]), *sentences[1:]], changed)
@@ -175,6 +178,23 @@ def test_fail_policy_output_stays_resumable(engines, hausa, tmp_path) -> None:
     assert (resumed.failed, resumed.copied, resumed.sentences) == (full.failed, full.copied, 8)
 
 
+def test_resume_refuses_another_policy_once_it_shaped_the_output(engines, hausa, tmp_path):
+    failing = Engines(
+        translator=BreaksOn(engines.translator), tagger=engines.tagger, aligner=engines.aligner
+    )
+    sentences = list(itertools.islice(read_sentences(hausa), 8))
+    sentences[1] = Sentence(["BOOM", *sentences[1].tokens], ["O", *sentences[1].tags])
+    source = tmp_path / "in.conll"
+    write_sentences(sentences, source)
+    out = tmp_path / "out.conll"
+    with pytest.raises(KeyboardInterrupt):
+        run_translate_test(failing, source, out, "hau", chunk_size=2, progress=interrupt_after(5))
+    with pytest.raises(ConfigError, match=r"on_error copy-O -> skip \(1 failed sentences"):
+        run_translate_test(failing, source, out, "hau", chunk_size=2, on_error="skip", resume=True)
+    summary = run_translate_test(failing, source, out, "hau", chunk_size=2, resume=True)
+    assert (summary.resumed, summary.copied, summary.sentences) == (4, 1, 8)
+
+
 def test_committed_output_rules(tmp_path) -> None:
     out, explain = tmp_path / "o.txt", tmp_path / "e.txt"
     files = {"output": out, "explain": explain}
@@ -187,7 +207,9 @@ def test_committed_output_rules(tmp_path) -> None:
         handle.write(b"half a chunk")
     with pytest.raises(ConfigError, match="--resume to continue it or --force"):
         CommittedOutput(files, {"k": 1}).open()
-    with pytest.raises(ConfigError, match=r"other settings \(k: 1 then, 2 now\)"):
+    with pytest.raises(
+        ConfigError, match="settings differ from the interrupted run of .*: k 1 -> 2;"
+    ):
         CommittedOutput(files, {"k": 2}, resume=True).open()
     with pytest.raises(ConfigError, match="wrote explain, output, this one would write output"):
         CommittedOutput({"output": out}, {"k": 1}, resume=True).open()
@@ -266,3 +288,189 @@ def test_a_job_reads_its_input_one_chunk_at_a_time(engines, hausa, tmp_path) -> 
     )
     assert summary.written == 400 and len(seen) == 400
     assert all(read <= (k // 16 + 1) * 16 for k, read in seen)
+
+
+# --- kill -9 at five points of a long job, for every resumable command --------------------------
+
+KILLER = r"""
+import os, signal, sys
+
+point, count, engine = os.environ["XNER_TEST_KILL"].split(":")
+count, calls = int(count), [0]
+
+
+def hit():
+    calls[0] += 1
+    return calls[0] == count
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+from xner.runtime import resumable
+
+Out = resumable.CommittedOutput
+if point == "start":  # the partial files and the first sidecar exist, nothing is done
+    start = Out._start
+
+    def _start(self):
+        checkpoint = start(self)
+        die()
+
+    Out._start = _start
+elif point == "engine":  # while an engine works on a chunk
+    import importlib
+
+    module, cls, method = engine.split(".")
+    owner = getattr(importlib.import_module("xner.runtime." + module), cls)
+    real = getattr(owner, method)
+
+    def working(self, *args, **kwargs):
+        if hit():
+            die()
+        return real(self, *args, **kwargs)
+
+    setattr(owner, method, working)
+elif point in ("append", "commit"):
+    write = Out._write_sidecar
+
+    def _write_sidecar(self, checkpoint):
+        if point == "append" and hit():  # chunk appended, new sidecar half written
+            self._sidecar_tmp.write_text('{"format": "xner-prog', encoding="utf-8")
+            die()
+        write(self, checkpoint)
+        if point == "commit" and hit():  # sidecar replaced, next chunk not begun
+            die()
+
+    Out._write_sidecar = _write_sidecar
+elif point == "finish":  # the first partial file renamed into place, the others not yet
+    replace = os.replace
+
+    def _replace(src, dst):
+        replace(src, dst)
+        if str(src).endswith(".partial") and hit():
+            die()
+
+    os.replace = _replace
+from xner.cli.main import main
+
+sys.argv = ["xner", *sys.argv[1:]]
+main()
+"""
+
+KILL_POINTS = {  # point -> which call kills (the sidecar is written once at start, then per chunk)
+    "start": 1,
+    "engine": 3,
+    "append": 3,
+    "commit": 3,
+    "finish": 1,
+}
+TRANSLATE = "translator.Translator.translate"
+RESUMABLE = {
+    "translate-test": (["--lang", "hau"], TRANSLATE, True),
+    "translate-train": (["--src-lang", "hau", "--tgt-lang", "eng"], TRANSLATE, True),
+    "tag": (["--lang", "hau"], "tagger.Tagger.tag", False),
+}  # fmt: skip
+
+
+def files_of(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RESUMABLE))
+def test_kill_at_five_points_then_resume(name, tiny_bundle, hausa, tmp_path) -> None:
+    args, engine, explains = RESUMABLE[name]
+    source = tmp_path / "in.conll"
+    write_sentences(itertools.islice(read_sentences(hausa), 30), source)
+
+    def command(folder: Path) -> list[str]:
+        out = folder / "out.jsonl"
+        extra = ["--explain", folder / "out.explain.jsonl"] if explains else []
+        return [name, "-b", tiny_bundle, *args, source, "-o", out, "--chunk-size", "5",
+                "--intra-threads", "1", "--skip-verify", *extra]  # fmt: skip
+
+    (tmp_path / "reference").mkdir()
+    done = subprocess.run(xner(*command(tmp_path / "reference")), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reference = files_of(tmp_path / "reference")
+    left: dict[str, dict[str, int]] = {}
+    for point, count in KILL_POINTS.items():
+        folder = tmp_path / point
+        folder.mkdir()
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLER, *(str(a) for a in command(folder))],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "XNER_TEST_KILL": f"{point}:{count}:{engine}"},
+        )
+        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
+        left[point] = files_of(folder)
+        assert "out.jsonl.progress.json" in left[point], (point, left[point])
+        resumed = subprocess.run(xner(*command(folder), "--resume"), capture_output=True, text=True)
+        assert resumed.returncode == 0, (point, resumed.stderr)
+        assert files_of(folder) == reference, (point, left[point])
+        for file in reference:
+            assert (folder / file).read_bytes() == (tmp_path / "reference" / file).read_bytes()
+        if explains:  # one record per input sentence, in order
+            lines = (folder / "out.explain.jsonl").read_text(encoding="utf-8").splitlines()
+            assert [json.loads(line)["index"] for line in lines] == list(range(30))
+        if name != "translate-train":  # the output holds the input's words
+            lines = (folder / "out.jsonl").read_text(encoding="utf-8").splitlines()
+            tokens = [json.loads(line)["tokens"] for line in lines]
+            assert tokens == [s.tokens for s in read_sentences(source)]
+    # what each kill left behind (the partial files, the sidecar, a half-written sidecar)
+    assert "out.jsonl.partial" in left["start"] and "out.jsonl" not in left["start"]
+    assert "out.jsonl.progress.json.tmp" in left["append"]
+    assert "out.jsonl" in left["finish"]  # renamed; the sidecar, marked finished, completes it
+
+
+# --- everything that can change the output is in the fingerprint ----------------------------------
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_compute_type_or_device(tiny_bundle, hausa, tmp_path, monkeypatch):
+    from xner.runtime.engine import EngineOptions
+    from xner.runtime.pipelines import engines as engines_module
+
+    source = tmp_path / "in.conll"
+    write_sentences(itertools.islice(read_sentences(hausa), 12), source)
+    out, reference = tmp_path / "out.conll", tmp_path / "reference.conll"
+    int8 = EngineOptions(device="cpu", compute_type="int8", intra_threads=1)
+    run_translate_test(tiny_bundle, source, reference, "hau", engine_options=int8, chunk_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        run_translate_test(
+            tiny_bundle, source, out, "hau", engine_options=int8, chunk_size=4,
+            progress=interrupt_after(9),
+        )  # fmt: skip
+    real_choose = engines_module.choose_device
+    monkeypatch.setattr(  # "cuda" resolves to CUDA, as on a machine that has it
+        engines_module,
+        "choose_device",
+        lambda device, library: ("cuda", 0) if device == "cuda" else real_choose(device, library),
+    )
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("an engine was built before the settings were compared")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Translator, "__init__", no_engine)
+        for changed, shown in (
+            ({"compute_type": "float32"}, "compute_type int8 -> float32"),
+            ({"device": "cuda"}, "device cpu -> cuda"),
+            ({"device": "cuda", "compute_type": "float16"}, "compute_type int8 -> float16; device"),
+        ):
+            options = int8.with_(**changed)
+            with pytest.raises(ConfigError, match="--resume: settings differ") as caught:
+                run_translate_test(
+                    tiny_bundle, source, out, "hau", engine_options=options, chunk_size=4,
+                    resume=True,
+                )  # fmt: skip
+            assert shown in str(caught.value)
+    # threads and batch sizes change speed, not labels: they are not in the fingerprint
+    other = int8.with_(intra_threads=2, inter_threads=2, max_batch_size=3)
+    summary = run_translate_test(
+        tiny_bundle, source, out, "hau", engine_options=other, chunk_size=4, resume=True
+    )
+    assert summary.resumed == 8 and out.read_bytes() == reference.read_bytes()

@@ -9,18 +9,25 @@ that compare settings on the same models without reloading them).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
+from collections.abc import Collection
 from typing import Any
 
 from xner.runtime.aligner import Aligner
+from xner.runtime.alignment_methods import get_method
 from xner.runtime.bundle import Bundle
-from xner.runtime.engine import EngineOptions
-from xner.runtime.errors import ConfigError
+from xner.runtime.engine import EngineOptions, choose_device
+from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.tagger import Tagger
-from xner.runtime.translator import Translator
+from xner.runtime.translator import COMPUTE_TYPES, Translator
 
-__all__ = ["Engines"]
+_DEFAULT_BEAM = inspect.signature(Translator).parameters["beam_size"].default
+_DEFAULT_ALIGN_METHOD = inspect.signature(Aligner).parameters["method"].default
+ENGINE_LIBRARIES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}
+
+__all__ = ["Engines", "check_engine_settings"]
 
 
 class Engines:
@@ -98,6 +105,50 @@ class Engines:
         """The :class:`~xner.runtime.aligner.Aligner` (built on first use)."""
         return self._get("aligner", Aligner)
 
+    def options_of(self, name: str) -> EngineOptions:
+        """The engine settings ``name`` runs (or will run) with: a ready engine's own."""
+        engine = self._engines.get(name)
+        options = getattr(engine, "options", None)
+        return options if isinstance(options, EngineOptions) else self.options
+
+    def fingerprint(
+        self,
+        needs: Collection[str],
+        *,
+        beam_size: int | None = None,
+        align_method: str | None = None,
+    ) -> dict[str, Any]:
+        """What in the engines can change a pipeline's output, for the resume check.
+
+        ``bundle`` (:meth:`identity`), ``device`` (the device class each engine in ``needs``
+        resolves to, ``cpu`` or ``cuda``: ``auto`` is resolved now, and ``cuda`` without a CUDA
+        device is an error now), the translator's ``compute_type`` (as asked: ``default`` and
+        ``int8`` count as different), its ``beam_size`` and the aligner's ``align_method`` (the
+        defaults resolved). Threads, batch sizes and the device number are left out: they change
+        speed, not labels (a sentence's labels never depend on its batch).
+        """
+        devices = {
+            name: choose_device(self.options_of(name).device, ENGINE_LIBRARIES[name])[0]
+            for name in needs
+        }
+        classes = sorted(set(devices.values()))
+        out: dict[str, Any] = {
+            "bundle": self.identity(),
+            "device": classes[0]
+            if len(classes) == 1
+            else ", ".join(f"{name} {device}" for name, device in devices.items()),
+        }
+        if "translator" in needs:
+            out["compute_type"] = self.options_of("translator").compute_type
+            out["beam_size"] = beam_size or getattr(
+                self._engines.get("translator"), "beam_size", _DEFAULT_BEAM
+            )
+        if "aligner" in needs:
+            out["align_method"] = align_method or getattr(
+                self._engines.get("aligner"), "method", _DEFAULT_ALIGN_METHOD
+            )
+        return out
+
     def entity_types(self) -> list[str]:
         """The tagger's entity types, read from the manifest without building the tagger."""
         if "tagger" in self._engines or self.bundle is None:
@@ -115,3 +166,22 @@ class Engines:
                 manifests.append({name: dict(bundle.manifest)})
         text = json.dumps(manifests, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def check_engine_settings(
+    options: EngineOptions | None,
+    *,
+    translator: bool = False,
+    beam_size: int | None = None,
+    align_method: str | None = None,
+) -> None:
+    """Check settings that the engines would otherwise check only when built (after the bundle
+    is loaded): the compute type (when a ``translator`` runs), ``beam_size``, ``align_method``."""
+    if translator and options is not None and options.compute_type not in COMPUTE_TYPES:
+        raise unknown_choice("compute type", options.compute_type, COMPUTE_TYPES)
+    if beam_size is not None and (
+        not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 1
+    ):
+        raise ConfigError(f"beam_size must be an integer >= 1, got {beam_size!r}")
+    if align_method is not None:
+        get_method(align_method)

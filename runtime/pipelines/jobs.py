@@ -23,6 +23,17 @@ JSONL with tags; otherwise the input's tags are ignored). A failed sentence coun
 nothing (all ``O``), whatever ``on_error`` does with it. Empty input sentences (blank lines of a
 text file) have no gold partner. The entity counts are kept in the checkpoints, so the scores
 of a resumed job cover the whole input.
+
+**Checks first**: the output path (and the explain file, the partial files and the sidecar),
+then every option, then the bundle's manifest (labels to drop), then an interrupted run's
+settings are checked before any engine is built. **Resuming** continues only a run with the
+same settings: the fingerprint holds the bundle identity (manifest digest), the device class
+(``cpu``/``cuda``, ``auto`` resolved) and compute type, the beam size and alignment method, the
+languages, the projection method and its options, ``drop``, ``drop_incomplete``, the formats,
+``tokenize``, ``explain`` / ``gold`` / ``evaluate`` / ``ignore``; a mismatch names each setting
+(``compute_type int8 -> float32``). Another ``on_error`` is refused once the interrupted run
+wrote or left out a failed sentence under its own. Threads, batch sizes and ``chunk_size`` are
+left out: they change speed, not labels.
 """
 
 from __future__ import annotations
@@ -36,9 +47,9 @@ from xner.runtime.engine import EngineOptions
 from xner.runtime.errors import ConfigError
 from xner.runtime.io import Source
 from xner.runtime.languages import resolve_language
-from xner.runtime.pipelines.engines import Engines
+from xner.runtime.pipelines.engines import Engines, check_engine_settings
 from xner.runtime.pipelines.runner import ON_ERROR, Progress, execute, label_set, make_job
-from xner.runtime.pipelines.stages import projection_method
+from xner.runtime.pipelines.stages import checked_labels, projection_method
 from xner.runtime.pipelines.summary import RunSummary
 from xner.runtime.pipelines.translate_test import EngineSource, model_transfer, translate_test
 from xner.runtime.pipelines.translate_train import translate_train
@@ -104,16 +115,23 @@ def run_translate_test(
         evaluate=evaluate,
         ignore=ignore,
     )
-    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
     lang = resolve_language(lang)
+    check_engine_settings(
+        _options(engines, engine_options),
+        translator=True,
+        beam_size=beam_size,
+        align_method=align_method,
+    )
+    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
+    checked_labels(drop, engines.entity_types(), "entity type to drop")
     job.fingerprint.update(
-        bundle=engines.identity(),
+        engines.fingerprint(
+            ("translator", "tagger", "aligner"), beam_size=beam_size, align_method=align_method
+        ),
         lang=lang,
         method=method,
         options=dataclasses.asdict(opts),
         drop=sorted(drop),
-        beam_size=beam_size,
-        align_method=align_method,
     )
     return execute(
         job,
@@ -175,9 +193,10 @@ def run_model_transfer(
         evaluate=evaluate,
         ignore=ignore,
     )
-    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
     lang = None if lang is None else resolve_language(lang)
-    job.fingerprint.update(bundle=engines.identity(), lang=lang, drop=sorted(drop))
+    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
+    checked_labels(drop, engines.entity_types(), "entity type to drop")
+    job.fingerprint.update(engines.fingerprint(("tagger",)), lang=lang, drop=sorted(drop))
     return execute(
         job,
         lambda stream: model_transfer(engines, stream, lang, drop=drop, chunk_size=job.chunk_size),
@@ -232,21 +251,27 @@ def run_translate_train(
         force=force,
         progress=progress,
     )
-    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
     if job.in_name == "text":
         raise ConfigError("translate-train needs labelled input: CoNLL or JSONL with tags")
     job.drop_incomplete = bool(drop_incomplete)
     src_lang, tgt_lang = resolve_language(src_lang), resolve_language(tgt_lang)
+    check_engine_settings(
+        _options(engines, engine_options),
+        translator=True,
+        beam_size=beam_size,
+        align_method=align_method,
+    )
+    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
     job.fingerprint.update(
-        bundle=engines.identity(),
+        engines.fingerprint(
+            ("translator", "aligner"), beam_size=beam_size, align_method=align_method
+        ),
         src_lang=src_lang,
         tgt_lang=tgt_lang,
         method=method,
         options=dataclasses.asdict(opts),
         drop=sorted(drop),
         drop_incomplete=job.drop_incomplete,
-        beam_size=beam_size,
-        align_method=align_method,
     )
     return execute(
         job,
@@ -263,3 +288,10 @@ def run_translate_train(
             align_method=align_method,
         ),
     )
+
+
+def _options(engines: EngineSource, engine_options: EngineOptions | None) -> EngineOptions | None:
+    """The engine settings a job will use, known before the bundle is loaded."""
+    if isinstance(engines, Engines):
+        return engines.options_of("translator")
+    return engine_options

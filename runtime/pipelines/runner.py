@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.atomic import atomic_write
+from xner.runtime.atomic import SPACE_ERRNOS, atomic_write, check_output
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.evaluate import EvaluationResult, Evaluator
@@ -25,7 +25,13 @@ from xner.runtime.formats import read_sentences, resolve_format, write_sentences
 from xner.runtime.io import Source, check_readable, is_stream, source_name
 from xner.runtime.pipelines.stages import checked_chunk_size
 from xner.runtime.pipelines.summary import RunSummary, merged
-from xner.runtime.resumable import Checkpoint, CommittedOutput, InputDigest
+from xner.runtime.resumable import (
+    Checkpoint,
+    CommittedOutput,
+    InputDigest,
+    partial_path,
+    progress_path,
+)
 
 __all__ = ["ON_ERROR", "Job", "execute", "label_set", "make_job"]
 
@@ -97,7 +103,7 @@ def make_job(
     stdout = str(output) == "-"
     out_name = resolve_format(output, out_fmt or ("conll" if stdout else None), kind="writer")
     if out_name == "text":
-        raise ConfigError("labels cannot be written as text; write conll or jsonl")
+        raise ConfigError("tags cannot be written as text; write conll or jsonl")
     read_options: dict[str, Any] = {}
     if tokenize is not None:
         if in_name != "text":
@@ -109,9 +115,18 @@ def make_job(
         raise ConfigError("the explain records need a file (--explain FILE.jsonl), not stdout")
     if gold is not None and evaluate:
         raise ConfigError("give a gold file or evaluate against the input's tags, not both")
+    if not stdout:
+        companions = [partial_path(output), progress_path(output)]
+        if explain is not None:
+            companions += [explain, partial_path(explain)]
+        check_output(output, companions=companions)
+    elif explain is not None:
+        check_output(explain)
     check_readable(source)
+    read_sentences(source, in_name, **read_options)  # checks the reader's options now
     if gold is not None:
         check_readable(gold)
+        resolve_format(gold, None, kind="reader")
     fingerprint = {
         "command": command,
         "in_format": in_name,
@@ -203,8 +218,11 @@ def execute(job: Job, pipeline: Callable[[Iterator[Sentence]], Iterator[Any]]) -
             pending.append(sentence)
             yield sentence
 
-    results = pipeline(feed())  # checks languages and labels now; reads nothing yet
     sink = _sink(job)
+    if isinstance(sink, CommittedOutput):
+        # files and an interrupted run's settings, before any model is built
+        _check_policy(job, sink.check())
+    results = pipeline(feed())  # checks languages and labels now; reads nothing yet
     checkpoint = sink.open()
     previous = summary.restore(checkpoint.state)
     summary.resumed = checkpoint.sentences_done
@@ -222,6 +240,14 @@ def execute(job: Job, pipeline: Callable[[Iterator[Sentence]], Iterator[Any]]) -
         if saved and isinstance(error, InputError):
             hint = f" ({saved} sentences before it are saved in {job.output}.partial: --resume)"
             raise InputError(error.path, error.line, error.problem + hint) from None
+        if isinstance(error, OSError) and error.errno in SPACE_ERRNOS:
+            hint = (
+                f"; {saved} sentences are saved in {job.output}.partial: free some space and "
+                "rerun with --resume"
+                if saved
+                else ""
+            )
+            raise OSError(error.errno, f"{error.strerror}{hint}", error.filename) from error
         if saved and isinstance(error, KeyboardInterrupt):
             logger.warning("stopped after %d sentences: rerun with --resume to go on", saved)
         raise
@@ -252,6 +278,7 @@ def _loop(
     def commit() -> None:
         evaluation = None if evaluator is None else merged(previous, evaluator.result())
         state = summary.state(evaluation)
+        state["on_error"] = job.on_error  # see _check_policy
         chunk = {name: "".join(parts) for name, parts in texts.items()}
         if job.explain is None:
             del chunk["explain"]
@@ -288,6 +315,21 @@ def _loop(
     commit()
     summary.evaluation = None if evaluator is None else merged(previous, evaluator.result())
     sink.finish(Checkpoint(done, digest.hexdigest(), summary.state(summary.evaluation)))
+
+
+def _check_policy(job: Job, saved: dict[str, Any] | None) -> None:
+    """Refuse to resume under another ``on_error`` policy once the interrupted run has written
+    or left out a failed sentence under its own (the output would mix two policies). Before
+    that, as after a run stopped by ``fail``, the policy has not shaped the output yet."""
+    state = (saved or {}).get("state") or {}
+    before = state.get("on_error")
+    handled = int(state.get("copied", 0)) + int(state.get("skipped", 0))
+    if before not in (None, job.on_error) and handled:
+        raise ConfigError(
+            f"--resume: settings differ from the interrupted run of {job.output}: on_error "
+            f"{before} -> {job.on_error} ({handled} failed sentences were handled by {before}); "
+            "rerun with those settings or pass --force to start over"
+        )
 
 
 def _skip_done(
