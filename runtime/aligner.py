@@ -10,9 +10,14 @@ Batching: the sequences of many pairs (both sides, and every window of a long si
 by :func:`xner.runtime.engine.length_batches`, padded with the model's ``pad_id``, run, and split
 back per pair.
 
-Long sentences are never truncated. A side with more subwords than fit in one sequence
-(``max_length`` minus the special tokens) is cut into overlapping windows of that size, half a
-window apart, the last one ending at the last subword. Each word takes the vectors of all its
+Memory is bounded: a pair with more than :data:`MAX_ALIGN_SUBWORDS` subwords on a side is
+refused with :class:`PairTooLong` (one line, ``FILE:LINE`` in :func:`align_files`; the pipelines
+catch it per sentence), so one similarity matrix holds at most 2048 x 2048 cells (under about
+160 MiB during extraction), and a chunk is encoded :data:`GROUP_SUBWORDS` subwords at a time.
+
+Below that, long sentences are never truncated. A side with more subwords than fit in one
+sequence (``max_length`` minus the special tokens) is cut into overlapping windows of that size,
+half a window apart, the last one ending at the last subword. Each word takes the vectors of all its
 subwords from the one window where it lies farthest from a window edge (its nearest subword to
 an edge counts), so that every word sees as much context as possible on both sides; a word too
 long for any window takes each subword from the window where that subword is farthest from an
@@ -41,12 +46,35 @@ from xner.runtime.engine import (
     onnx_session,
     run_encoder,
 )
-from xner.runtime.errors import ConfigError, InputError
+from xner.runtime.errors import ConfigError, InputError, XnerError
 from xner.runtime.io import Source, check_readable, iter_lines, source_name
 
-__all__ = ["Aligner", "AlignmentResult", "align_files", "read_pair_files", "read_pairs_file"]
+__all__ = [
+    "GROUP_SUBWORDS",
+    "MAX_ALIGN_SUBWORDS",
+    "Aligner",
+    "AlignmentResult",
+    "PairTooLong",
+    "align_files",
+    "read_pair_files",
+    "read_pairs_file",
+]
 
 logger = logging.getLogger("xner")
+
+MAX_ALIGN_SUBWORDS = 2048
+"""Most subwords (special tokens excluded) on either side of a pair the aligner accepts. A pair's
+similarity matrix has at most 2048 x 2048 = 4,194,304 cells; the extraction methods need at most
+about 40 bytes a cell (``itermax``: the float32 similarity, two float64 weight matrices and a few
+boolean ones), so one pair's extraction stays under about 160 MiB. A longer pair raises
+:class:`PairTooLong`. The pipelines cut long sentences into segments far below it
+(:data:`~xner.runtime.pipelines.stages.SEGMENT_WORDS`)."""
+
+GROUP_SUBWORDS = 16384
+"""Most subwords (both sides of every pair) whose encoder states are held at once: a chunk of
+pairs is encoded and extracted group by group. With windows half a window apart, a long side's
+subwords are encoded about twice, so one group's states take at most about
+``2 * 16384 * hidden * 4`` bytes (96 MiB for mBERT's 768)."""
 
 WordPair = tuple[Sequence[str], Sequence[str]]
 
@@ -68,6 +96,25 @@ class AlignmentResult:
     def to_alignment(self, line: int = 0, source: str = "<input>") -> Alignment:
         """The same links as an :class:`~xner.runtime.data.Alignment` (all sure)."""
         return Alignment.from_pairs(self.pairs, line=line, source=source)
+
+
+class PairTooLong(XnerError):
+    """A sentence pair with more than :data:`MAX_ALIGN_SUBWORDS` subwords on a side.
+
+    ``index``: the pair's 0-based position in the stream given to :meth:`Aligner.align_iter`
+    (:func:`align_files` reports it as ``FILE:LINE: problem``); ``problem``: the message.
+    """
+
+    def __init__(
+        self, index: int, src_words: int, tgt_words: int, src_subwords: int, tgt_subwords: int
+    ) -> None:
+        self.index = index
+        self.problem = (
+            f"sentence too long to align: {src_words} x {tgt_words} words, "
+            f"{src_subwords} x {tgt_subwords} subwords (limit {MAX_ALIGN_SUBWORDS} subwords a "
+            "side): split it into shorter sentences"
+        )
+        super().__init__(self.problem)
 
 
 @dataclass
@@ -124,10 +171,10 @@ class Aligner:
             problem = f"aligner input {unknown[0]!r} is not supported (known: {known})"
             raise BundleError(self.bundle.root, [problem])
         self._dtype = np.dtype(settings.input_dtype)
-        self.tokenizer = Tokenizer.from_file(str(component.path(settings.tokenizer)))
+        self.tokenizer = component.load(settings.tokenizer, Tokenizer.from_file)
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        self.session = onnx_session(component.path(settings.model), self.options)
+        self.session = component.load(settings.model, lambda path: onnx_session(path, self.options))
         outputs = [out.name for out in self.session.get_outputs()]
         if settings.output not in outputs:
             problem = f"aligner graph has no output {settings.output!r} (it has {outputs})"
@@ -153,14 +200,19 @@ class Aligner:
         size = chunk_size or 8 * self.options.max_batch_size
         if size < 1:
             raise ConfigError(f"chunk_size must be >= 1, got {chunk_size!r}")
+        done = 0
         for chunk in chunked(pairs, size):
-            yield from self._align_chunk([_as_pair(pair) for pair in chunk], method)
+            yield from self._align_chunk([_as_pair(pair) for pair in chunk], method, done)
+            done += len(chunk)
 
     # --- internals ------------------------------------------------------------------------------
 
     def _align_chunk(
-        self, pairs: list[tuple[list[str], list[str]]], method: str
+        self, pairs: list[tuple[list[str], list[str]]], method: str, first: int = 0
     ) -> list[AlignmentResult]:
+        """Align a chunk: encode every side, check the cap, then run the encoder and extract
+        group by group (:func:`subword_groups`), so that only one group's hidden states are
+        held at a time. ``first``: the position of the chunk's first pair in the stream."""
         sentences = [words for pair in pairs for words in pair]
         encodings = self.tokenizer.encode_batch(
             [words for words in sentences if words],
@@ -168,33 +220,54 @@ class Aligner:
             add_special_tokens=self.settings.add_special_tokens,
         )
         encoded = iter(encodings)
-        sequences: list[np.ndarray] = []
-        sides = [self._plan(next(encoded), sequences) if words else None for words in sentences]
-        states = self._run(sequences)
-        results = []
-        for k, (src, tgt) in enumerate(pairs):
-            src_side, tgt_side = sides[2 * k], sides[2 * k + 1]
-            if src_side is None or tgt_side is None or not src_side.sequences:
-                links = np.zeros((0, 2), dtype=np.int64)  # an empty side: no links
-            elif not tgt_side.sequences:
-                links = np.zeros((0, 2), dtype=np.int64)
-            else:
-                opts = self.alignment_options
-                links = extract_alignment(
-                    self._vectors(src_side, states),
-                    self._vectors(tgt_side, states),
-                    method,
-                    src_word_ids=src_side.word_ids,
-                    tgt_word_ids=tgt_side.word_ids,
-                    n_src_words=len(src),
-                    n_tgt_words=len(tgt),
-                    distortion=opts.distortion,
-                    threshold=opts.threshold,
-                    max_count=opts.max_count,
-                    alpha_ratio=opts.alpha_ratio,
-                )
-            results.append(AlignmentResult(links, method))
+        sides = [next(encoded) if words else None for words in sentences]
+        sizes = np.asarray([_content_length(side) for side in sides], dtype=np.int64).reshape(-1, 2)
+        sizes[(sizes == 0).any(axis=1)] = 0  # an empty side: no links, nothing to run
+        over = np.flatnonzero(sizes.max(axis=1, initial=0) > MAX_ALIGN_SUBWORDS)
+        if len(over):
+            k = int(over[0])
+            raise PairTooLong(first + k, len(pairs[k][0]), len(pairs[k][1]), *sizes[k].tolist())
+        results: list[AlignmentResult] = []
+        for group in subword_groups(sizes.sum(axis=1), GROUP_SUBWORDS):
+            sequences: list[np.ndarray] = []
+            planned = {
+                k: (self._plan(sides[2 * k], sequences), self._plan(sides[2 * k + 1], sequences))
+                for k in group
+                if sizes[k].all()
+            }
+            states = self._run(sequences)
+            for k in group:
+                src_side, tgt_side = planned.get(k, (None, None))
+                if src_side is None or tgt_side is None:
+                    links = np.zeros((0, 2), dtype=np.int64)  # an empty side: no links
+                else:
+                    links = self._extract(src_side, tgt_side, states, pairs[k], method)
+                results.append(AlignmentResult(links, method))
         return results
+
+    def _extract(
+        self,
+        src_side: _Side,
+        tgt_side: _Side,
+        states: list[np.ndarray],
+        pair: tuple[list[str], list[str]],
+        method: str,
+    ) -> np.ndarray:
+        """Word links of one pair from its sides' hidden states."""
+        opts = self.alignment_options
+        return extract_alignment(
+            self._vectors(src_side, states),
+            self._vectors(tgt_side, states),
+            method,
+            src_word_ids=src_side.word_ids,
+            tgt_word_ids=tgt_side.word_ids,
+            n_src_words=len(pair[0]),
+            n_tgt_words=len(pair[1]),
+            distortion=opts.distortion,
+            threshold=opts.threshold,
+            max_count=opts.max_count,
+            alpha_ratio=opts.alpha_ratio,
+        )
 
     def _plan(self, encoding: Any, sequences: list[np.ndarray]) -> _Side:
         """Cut one encoded side into model sequences (windows if needed); append them."""
@@ -272,6 +345,27 @@ def window_plan(word_ids: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarra
     return starts, np.where(fits, best, margin.argmax(axis=0))
 
 
+def subword_groups(sizes: Sequence[int] | np.ndarray, budget: int) -> list[list[int]]:
+    """Consecutive groups of pair indices whose ``sizes`` (subwords) add up to at most
+    ``budget``; a pair larger than the budget forms a group alone. Pairs of size 0 join any."""
+    groups: list[list[int]] = []
+    total = budget + 1  # start a new group at the first pair
+    for k, size in enumerate(np.asarray(sizes, dtype=np.int64).tolist()):
+        if total + size > budget:
+            groups.append([])
+            total = 0
+        groups[-1].append(k)
+        total += size
+    return groups
+
+
+def _content_length(encoding: Any) -> int:
+    """Subwords of an encoding that belong to a word (special tokens excluded); 0 for None."""
+    if encoding is None:
+        return 0
+    return sum(word is not None for word in encoding.word_ids)
+
+
 # --- files ----------------------------------------------------------------------------------------
 
 
@@ -340,10 +434,16 @@ def align_files(
     aligner = Aligner(
         bundle, options, method=method, distortion=distortion, threshold=threshold, verify=verify
     )
-    stream: Iterable[Alignment] = (
-        result.to_alignment(line=number)
-        for number, result in enumerate(aligner.align_iter(words), 1)
-    )
+    name = source_name(pairs if pairs is not None else src)
+
+    def numbered() -> Iterator[Alignment]:
+        try:
+            for number, result in enumerate(aligner.align_iter(words), 1):
+                yield result.to_alignment(line=number)
+        except PairTooLong as error:
+            raise InputError(name, error.index + 1, error.problem) from None
+
+    stream: Iterable[Alignment] = numbered()
     if progress is not None:
         stream = progress(stream)
     return write_alignments(stream, output)

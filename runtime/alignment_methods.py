@@ -15,6 +15,14 @@ returns word pairs ``(i, j)``. The methods reproduce their references exactly:
 
 A word pair is aligned when any of its subword pairs is (as both references aggregate ``bpe``
 links). New methods join the registry with :func:`register_method`.
+
+Memory is linear in the cells of one pair's ``m x n`` matrix and nothing grows faster: measured
+with ``tracemalloc`` on 2048 x 2048 float32 vectors, ``argmax`` peaks at about 9 bytes a cell,
+``itermax`` at 29 (33 with distortion: float64 weights), ``softmax`` at 31 and ``match`` at 22
+(its assignment keeps one float64 cost matrix and ``O(m + n)`` vectors; its time grows as
+``O(min(m, n)^2 max(m, n))``). The aligner caps both sides
+(:data:`~xner.runtime.aligner.MAX_ALIGN_SUBWORDS`, 2048 subwords), so one extraction stays under
+about 160 MiB.
 """
 
 from __future__ import annotations

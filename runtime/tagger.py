@@ -137,7 +137,7 @@ class Tagger:
             problem = f"tagger input {unknown[0]!r} is not supported (known: {known})"
             raise BundleError(root, [problem])
         self._dtype = np.dtype(s.input_dtype)
-        self.tokenizer = Tokenizer.from_file(str(component.path(s.tokenizer)))
+        self.tokenizer = component.load(s.tokenizer, Tokenizer.from_file)
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         specials = self.tokenizer.num_special_tokens_to_add(False) if s.add_special_tokens else 2
@@ -149,7 +149,7 @@ class Tagger:
         self.stride = (
             default_stride if stride is None else _checked("stride", stride, 1, self.window)
         )
-        self.session = onnx_session(component.path(s.model), self.options)
+        self.session = component.load(s.model, lambda path: onnx_session(path, self.options))
         outputs = {out.name: out for out in self.session.get_outputs()}
         if s.output not in outputs:
             problem = f"tagger graph has no output {s.output!r} (it has {sorted(outputs)})"
@@ -328,18 +328,20 @@ def _choose_windows(
 ) -> np.ndarray:
     """For each word, the window where it lies farthest from an edge that cuts context."""
     n = len(counts)
+    choice = np.zeros(n, dtype=np.int64)
     if len(windows) == 1:
-        return np.zeros(n, dtype=np.int64)
+        return choice
     total = int(counts.sum())
-    word = np.arange(n)
     ends = starts + counts
-    margins = np.full((len(windows), n), -1.0)
+    best = np.full(n, -1.0)  # each window looks at its own words only: linear in the sentence
     for k, ((first, end), (begin, stop)) in enumerate(zip(windows, ranges, strict=True)):
-        inside = (word >= first) & (word < end)
-        left = np.inf if begin == 0 else starts - begin
-        right = np.inf if stop == total else stop - ends
-        margins[k] = np.where(inside, np.maximum(np.minimum(left, right), 0), -1.0)
-    return margins.argmax(axis=0).astype(np.int64)
+        left = np.inf if begin == 0 else starts[first:end] - begin
+        right = np.inf if stop == total else stop - ends[first:end]
+        margin = np.broadcast_to(np.maximum(np.minimum(left, right), 0), (end - first,))
+        better = first + np.flatnonzero(margin > best[first:end])  # ties: the earlier window
+        best[better] = margin[better - first]
+        choice[better] = k
+    return choice
 
 
 # --- sentences and files --------------------------------------------------------------------------

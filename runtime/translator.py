@@ -17,9 +17,12 @@ default; this engine always passes ``max_input_length=0`` and its own decoding l
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -83,33 +86,53 @@ def split_for_length(text: str, fits: Callable[[str], bool]) -> list[str] | None
     text = text.strip()
     if fits(text):
         return [text]
-    spans = _split(text, fits, 0, 0, len(text))
+
+    def cuts(level: int, lo: int, hi: int) -> list[int]:
+        pattern = SPLIT_LEVELS[level][1]
+        return [m.end() for m in pattern.finditer(text, lo, hi) if lo < m.end() < hi]
+
+    spans = pack_spans(0, len(text), cuts, lambda a, b: fits(text[a:b].strip()), len(SPLIT_LEVELS))
     if spans is None:
         return None
     return [part for a, b in spans if (part := text[a:b].strip())]
 
 
-def _split(
-    text: str, fits: Callable[[str], bool], level: int, lo: int, hi: int
+def pack_spans(
+    lo: int,
+    hi: int,
+    cuts: Callable[[int, int, int], Sequence[int]],
+    fits: Callable[[int, int], bool],
+    levels: int,
+    *,
+    keep_long: bool = False,
+    level: int = 0,
 ) -> list[tuple[int, int]] | None:
-    """Spans of ``text[lo:hi]`` that fit, cutting at ``SPLIT_LEVELS[level:]``."""
-    for depth in range(level, len(SPLIT_LEVELS)):
-        pattern = SPLIT_LEVELS[depth][1]
-        ends = [m.end() for m in pattern.finditer(text, lo, hi) if lo < m.end() < hi]
+    """Cut ``[lo, hi)`` into consecutive spans ``[a, b)`` that each ``fits``: the one cutting
+    algorithm of :func:`split_for_length` (characters) and of the pipelines' sentence segments
+    (words, :func:`xner.runtime.pipelines.stages.segment_words`).
+
+    ``cuts(level, lo, hi)``: the sorted positions strictly inside ``(lo, hi)`` where a cut of
+    ``level`` may fall (level 0 the coarsest, ``levels - 1`` the finest). Pieces between the cuts
+    of the coarsest level that has any are packed greedily; a piece that does not fit alone is cut
+    at the next levels. A piece that no level can cut small enough makes the result ``None``, or,
+    with ``keep_long``, is kept as one span (too long). ``level``: the first level tried.
+    """
+    for depth in range(level, levels):
+        ends = list(cuts(depth, lo, hi))
         if not ends:
             continue
         spans: list[tuple[int, int]] = []
         start = None  # start of the span being packed
         for begin, end in zip([lo, *ends], [*ends, hi], strict=True):
-            if start is not None and fits(text[start:end].strip()):
+            if start is not None and fits(start, end):
                 continue
             if start is not None:
                 spans.append((start, begin))
                 start = None
-            if fits(text[begin:end].strip()):
+            if fits(begin, end):
                 start = begin
                 continue
-            inner = _split(text, fits, depth + 1, begin, end)
+            inner = pack_spans(begin, end, cuts, fits, levels, keep_long=keep_long, level=depth + 1)
             if inner is None:
                 return None
             spans.extend(inner[:-1])
@@ -117,7 +140,7 @@ def _split(
         if start is not None:
             spans.append((start, hi))
         return spans
-    return None
+    return [(lo, hi)] if keep_long else None
 
 
 class Translator:
@@ -201,16 +224,21 @@ class Translator:
         if compute_type not in COMPUTE_TYPES:
             raise unknown_choice("compute type", compute_type, COMPUTE_TYPES)
         device, index = choose_device(self.options.device, "ctranslate2")
-        sp = sentencepiece.SentencePieceProcessor(
-            model_file=str(component.path(self.settings.sentencepiece))
+        sp = component.load(
+            self.settings.sentencepiece,
+            lambda path: sentencepiece.SentencePieceProcessor(model_file=path),
         )
-        model = ctranslate2.Translator(
-            str(component.path(self.settings.model_dir)),
-            device=device,
-            device_index=index,
-            compute_type=compute_type,
-            intra_threads=self.options.intra_threads,
-            inter_threads=self.options.inter_threads,
+        model = component.load(
+            self.settings.model_dir,
+            lambda path: ctranslate2.Translator(
+                path,
+                device=device,
+                device_index=index,
+                compute_type=compute_type,
+                intra_threads=self.options.intra_threads,
+                inter_threads=self.options.inter_threads,
+            ),
+            folder=True,
         )
         used = str(getattr(model, "compute_type", compute_type))
         if compute_type not in ("default", "auto", used):
@@ -494,6 +522,9 @@ class Translator:
         return scores
 
 
+TRANSLATE_FORMATS = ("text", "jsonl")
+
+
 def translate_file(
     translator: Translator,
     source: str | os.PathLike[str] | IO,
@@ -501,28 +532,46 @@ def translate_file(
     src_lang: str,
     tgt_lang: str,
     *,
+    fmt: str = "text",
     beam_size: int | None = None,
     chunk_size: int = 256,
     wrap: Callable[[Iterator[Translation]], Iterable[Translation]] | None = None,
 ) -> int:
     """Translate a text file, one sentence per line, into ``target`` (written atomically).
 
-    ``source``/``target``: paths, ``"-"`` for stdin/stdout, or open streams. Empty lines stay
-    empty, so line ``n`` of the output is the translation of line ``n``. ``wrap``: applied to the
-    stream of translations (a progress bar). Returns the number of lines written.
+    ``source``/``target``: paths, ``"-"`` for stdin/stdout, or open streams. ``fmt="text"``: one
+    translation per line; empty lines stay empty, so line ``n`` of the output is the translation
+    of line ``n``. ``fmt="jsonl"``: one JSON object per source line with the
+    :class:`Translation` fields (``text``, ``tokens``: the target pieces as generated, without
+    the target prefix and the end token, ``score``, ``truncated``, ``segments``), the source
+    ``line`` number and its ``source`` text. ``wrap``: applied to the stream of translations (a
+    progress bar). Returns the number of lines written.
     """
+    if fmt not in TRANSLATE_FORMATS:
+        raise unknown_choice("output format", fmt, TRANSLATE_FORMATS)
     src, tgt = translator.language(src_lang), translator.language(tgt_lang)
     check_readable(source)
-    lines = (text for _, text in iter_lines(source))
+    read: deque[tuple[int, str]] = deque()  # lines read whose translation is not written yet
+
+    def texts() -> Iterator[str]:
+        for number, text in iter_lines(source):
+            read.append((number, text))
+            yield text
+
     results: Iterable[Translation] = translator.translate_iter(
-        lines, src, tgt, beam_size=beam_size, chunk_size=chunk_size
+        texts(), src, tgt, beam_size=beam_size, chunk_size=chunk_size
     )
     if wrap is not None:
         results = wrap(iter(results))
     count = 0
     with open_output(target) as handle:
         for result in results:
-            handle.write(result.text.replace("\n", " ") + "\n")
+            number, text = read.popleft()  # translate_iter reads a chunk before yielding it
+            if fmt == "text":
+                handle.write(result.text.replace("\n", " ") + "\n")
+            else:
+                record = {"line": number, "source": text, **dataclasses.asdict(result)}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     return count
 

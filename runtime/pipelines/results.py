@@ -64,8 +64,10 @@ class TranslateTestResult:
     ``alignment``: ``(k, 2)`` links ``(english word, original word)``, None when not computed
     (no English entity to project, or model transfer). ``matches``: for ``ngram``, the entity
     each chosen span came from and its score; None for other methods. ``truncated``: the
-    translation reached the decoding limit. ``error``: why this sentence could not be labelled
-    (an empty translation, an engine failure), else None.
+    translation reached the decoding limit. ``segments``: how many segments a long sentence was
+    processed in (1: whole; 0: no words; see :mod:`~xner.runtime.pipelines.stages`); the other
+    fields cover the whole sentence either way. ``error``: why this sentence could not be
+    labelled (an empty translation, an engine failure), else None.
     """
 
     index: int
@@ -80,6 +82,7 @@ class TranslateTestResult:
     alignment: np.ndarray | None = None
     matches: list[Match] | None = None
     truncated: bool = False
+    segments: int = 1
     error: str | None = None
 
     @property
@@ -100,6 +103,7 @@ class TranslateTestResult:
             "tokens": self.tokens,
             "translation": self.translation,
             "truncated": self.truncated,
+            "segments": self.segments,
             "english_tokens": self.english_tokens,
             "english_entities": span_records(self.english_spans, self.english_tokens),
             "alignment": _pairs(self.alignment),
@@ -120,7 +124,9 @@ class TranslateTrainResult:
     ``tags`` (IOB2) and ``spans`` projected onto them. ``alignment``: ``(k, 2)`` links
     ``(source word, translation word)``, None when not computed (no entity to project).
     ``matches``: ``ngram`` bookkeeping (None for other methods). ``lost``: source entities that
-    got no span in the translation. ``error``: why the sentence could not be carried over.
+    got no span in the translation. ``segments``: as in :class:`TranslateTestResult` (the
+    translation is the segments' translations joined by spaces). ``error``: why the sentence
+    could not be carried over.
     """
 
     index: int
@@ -136,6 +142,7 @@ class TranslateTrainResult:
     matches: list[Match] | None = None
     lost: int = 0
     truncated: bool = False
+    segments: int = 1
     error: str | None = None
 
     @property
@@ -164,6 +171,7 @@ class TranslateTrainResult:
             "source_entities": span_records(self.source_spans, self.source_tokens),
             "translation": self.translation,
             "truncated": self.truncated,
+            "segments": self.segments,
             "tokens": self.tokens,
             "alignment": _pairs(self.alignment),
             "matches": match_records(self.matches, self.source_spans, self.tokens),

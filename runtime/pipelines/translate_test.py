@@ -16,6 +16,19 @@ Both read their input lazily, ``chunk_size`` sentences at a time, so that each e
 whole chunk, and yield one result per input sentence, in input order. A sentence that cannot be
 labelled (an empty translation, an engine failure on it) gets all-``O`` tags and an ``error``;
 the stream goes on. An empty sentence (no words) gets an empty result without running anything.
+
+**Long sentences** (translate-test): a sentence of more than
+:data:`~xner.runtime.pipelines.stages.SEGMENT_WORDS` (200) words or
+:data:`~xner.runtime.pipelines.stages.SEGMENT_CHARS` (2,000) characters is cut into segments at
+sentence or clause punctuation; each segment is translated, tagged, aligned with its own
+original words and projected like a sentence (in the chunk's batched engine calls), and the
+pieces are joined: the result still has one tag per original word, and ``segments`` says how
+many parts there were. Memory therefore grows linearly with a sentence's length: no engine input
+and no similarity matrix is larger than a segment's (the aligner's cap,
+:data:`~xner.runtime.aligner.MAX_ALIGN_SUBWORDS`, keeps one pair's extraction under about
+160 MiB). A segment that fails fails its sentence, reported with its words
+(``"words 201-400: ..."``). Model transfer tags a long sentence whole: the tagger windows it, in
+memory linear in its length.
 """
 
 from __future__ import annotations
@@ -33,9 +46,11 @@ from xner.runtime.languages import resolve_language
 from xner.runtime.pipelines.engines import Engines
 from xner.runtime.pipelines.results import TranslateTestResult
 from xner.runtime.pipelines.stages import (
+    Segments,
     as_sentences,
     checked_chunk_size,
     checked_labels,
+    join_segments,
     join_words,
     project_chunk,
     projection_method,
@@ -113,8 +128,9 @@ def _translate_test_chunk(
     beam_size: int | None,
     align_method: str | None,
 ) -> list[TranslateTestResult]:
+    parts = Segments.plan(chunk)  # stages are keyed by segment (one per ordinary sentence)
     errors: dict[int, str] = {}
-    texts = {k: join_words(s.tokens, lang) for k, s in enumerate(chunk) if s.tokens}
+    texts = {u: join_words(parts.words(u, chunk), lang) for u in range(len(parts))}
     translations = run_stage(
         "translation",
         lambda batch: engines.translator.translate(batch, *codes, beam_size=beam_size),
@@ -122,35 +138,44 @@ def _translate_test_chunk(
         errors,
     )
     english: dict[int, list[str]] = {}
-    for k, translation in translations.items():
+    for u, translation in translations.items():
         words = [token.text for token in word_tokenize(translation.text)]
         if words:
-            english[k] = words
+            english[u] = words
         else:
-            errors[k] = "the translation is empty"
-    tagged = run_stage("tagging", engines.tagger.tag, english, errors)
-    spans = {k: [s for s in result.spans if s.label not in skip] for k, result in tagged.items()}
-    to_align = {k: (english[k], chunk[k].tokens) for k in tagged if spans[k]}
+            errors[u] = "the translation is empty"
+    tagged = run_stage("tagging", engines.tagger.tag, parts.live(english, errors), errors)
+    spans = {u: [s for s in result.spans if s.label not in skip] for u, result in tagged.items()}
+    to_align = {u: (english[u], parts.words(u, chunk)) for u in parts.live(tagged, errors)}
     aligned = run_stage(
         "alignment",
         lambda pairs: engines.aligner.align(pairs, method=align_method),
-        to_align,
+        {u: pair for u, pair in to_align.items() if spans[u]},
         errors,
     )
     no_links = np.zeros((0, 2), dtype=np.int64)
     to_project = {
-        k: (spans[k], aligned[k].pairs if k in aligned else no_links, chunk[k].tokens)
-        for k in tagged
-        if k not in errors
+        u: (spans[u], aligned[u].pairs if u in aligned else no_links, parts.words(u, chunk))
+        for u in parts.live(tagged, errors)
     }
     projections = project_chunk(to_project, method, opts, errors)
+    failed = parts.sentence_errors(errors)
     results = []
     for k, sentence in enumerate(chunk):
-        translation = translations.get(k)
-        pairs = aligned[k].pairs if k in aligned else None
-        projected, matches = projections.get(k, ([], None))
-        if k in errors:
+        units = parts.segments(k)
+        english_spans, pairs, projected, matches = join_segments(
+            (
+                len(english.get(u, ())),
+                parts.end[u] - parts.start[u],
+                spans.get(u, []),
+                aligned[u].pairs if u in aligned else None,
+                projections.get(u, ([], None)),
+            )
+            for u in units
+        )
+        if k in failed:
             projected, matches = [], None
+        done = [translations[u] for u in units if u in translations]
         results.append(
             TranslateTestResult(
                 index=first + k,
@@ -159,13 +184,14 @@ def _translate_test_chunk(
                 tokens=list(sentence.tokens),
                 tags=tags_from_spans(projected, len(sentence.tokens)),
                 spans=projected,
-                translation=None if translation is None else translation.text,
-                english_tokens=english.get(k, []),
-                english_spans=spans.get(k, []),
+                translation=" ".join(t.text for t in done) if done else None,
+                english_tokens=[word for u in units for word in english.get(u, ())],
+                english_spans=english_spans,
                 alignment=pairs,
                 matches=matches,
-                truncated=bool(translation is not None and translation.truncated),
-                error=errors.get(k),
+                truncated=any(t.truncated for t in done),
+                segments=len(units),
+                error=failed.get(k),
             )
         )
     return results

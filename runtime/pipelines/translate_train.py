@@ -13,6 +13,11 @@ A projection that gives no span to some source entity is *incomplete* (``lost`` 
 entities); the file job can leave such sentences out. Sentences without entities are translated
 but not aligned (there is nothing to project). Input is read lazily, ``chunk_size`` sentences at
 a time; one result per input sentence, in input order.
+
+A long labelled sentence is processed in segments as in translate-test
+(:mod:`~xner.runtime.pipelines.stages`), cut only between entities (never inside one, whatever
+its label): each segment is translated, aligned with its translation and projected on its own,
+and the result joins the translations (with spaces), their words, tags and links.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from xner.runtime.languages import resolve_language
 from xner.runtime.pipelines.engines import Engines
 from xner.runtime.pipelines.results import TranslateTrainResult
 from xner.runtime.pipelines.stages import (
+    Segments,
     checked_chunk_size,
+    join_segments,
     join_words,
     project_chunk,
     projection_method,
@@ -110,8 +117,11 @@ def _chunk(
     align_method: str | None,
 ) -> list[TranslateTrainResult]:
     source_spans = [_source_spans(sentence, skip) for sentence in chunk]
+    # stages are keyed by segment (one per ordinary sentence); no cut inside an entity
+    parts = Segments.plan(chunk, [_all_spans(sentence) for sentence in chunk])
+    spans = {u: parts.spans(u, source_spans[parts.owner[u]]) for u in range(len(parts))}
     errors: dict[int, str] = {}
-    texts = {k: join_words(s.tokens, src_lang) for k, s in enumerate(chunk) if s.tokens}
+    texts = {u: join_words(parts.words(u, chunk), src_lang) for u in range(len(parts))}
     translations = run_stage(
         "translation",
         lambda batch: engines.translator.translate(batch, *codes, beam_size=beam_size),
@@ -119,13 +129,11 @@ def _chunk(
         errors,
     )
     words: dict[int, list[str]] = {}
-    for k, translation in translations.items():
-        words[k] = [token.text for token in word_tokenize(translation.text)]
-        if not words[k]:
-            errors[k] = "the translation is empty"
-    to_align = {
-        k: (chunk[k].tokens, words[k]) for k in words if k not in errors and source_spans[k]
-    }
+    for u, translation in translations.items():
+        words[u] = [token.text for token in word_tokenize(translation.text)]
+        if not words[u]:
+            errors[u] = "the translation is empty"
+    to_align = {u: (parts.words(u, chunk), words[u]) for u in parts.live(words, errors) if spans[u]}
     aligned = run_stage(
         "alignment",
         lambda pairs: engines.aligner.align(pairs, method=align_method),
@@ -133,21 +141,30 @@ def _chunk(
         errors,
     )
     no_links = np.zeros((0, 2), dtype=np.int64)
-    links = {k: aligned[k].pairs if k in aligned else no_links for k in range(len(chunk))}
     to_project = {
-        k: (source_spans[k], links[k], words.get(k, []))
-        for k in range(len(chunk))
-        if k not in errors
+        u: (spans[u], aligned[u].pairs if u in aligned else no_links, words.get(u, []))
+        for u in parts.live(dict.fromkeys(range(len(parts))), errors)
     }
     projections = project_chunk(to_project, method, opts, errors)
+    failed = parts.sentence_errors(errors)
     results = []
     for k, sentence in enumerate(chunk):
-        target = words.get(k, [])
-        pairs = aligned[k].pairs if k in aligned else None
-        projected, matches = projections.get(k, ([], None))
-        if k in errors:
+        units = parts.segments(k)
+        _, pairs, projected, matches = join_segments(
+            (
+                parts.end[u] - parts.start[u],
+                len(words.get(u, ())),
+                spans[u],
+                aligned[u].pairs if u in aligned else None,
+                projections.get(u, ([], None)),
+            )
+            for u in units
+        )
+        if k in failed:
             projected, matches = [], None
-        translation = translations.get(k)
+        target = [word for u in units for word in words.get(u, ())]
+        links = no_links if pairs is None else pairs
+        done = [translations[u] for u in units if u in translations]
         results.append(
             TranslateTrainResult(
                 index=first + k,
@@ -155,20 +172,26 @@ def _chunk(
                 source=sentence.source,
                 source_tokens=list(sentence.tokens),
                 source_spans=source_spans[k],
-                translation="" if translation is None else translation.text,
+                translation=" ".join(t.text for t in done),
                 tokens=target,
                 tags=tags_from_spans(projected, len(target)),
                 spans=projected,
                 alignment=pairs,
                 matches=matches,
                 lost=len(source_spans[k])
-                if k in errors
-                else lost_entities(source_spans[k], projected, matches, links[k], len(target)),
-                truncated=bool(translation is not None and translation.truncated),
-                error=errors.get(k),
+                if k in failed
+                else lost_entities(source_spans[k], projected, matches, links, len(target)),
+                truncated=any(t.truncated for t in done),
+                segments=len(units),
+                error=failed.get(k),
             )
         )
     return results
+
+
+def _all_spans(sentence: Sentence) -> list[Span]:
+    """Every entity of a (checked) sentence, dropped labels included: no segment cuts one."""
+    return spans_from_tags(sentence.tags or [], "IOB2")
 
 
 def lost_entities(
