@@ -1,157 +1,63 @@
-"""Bundle commands: ``export`` (imports the torch side inside the command), ``verify``, ``info``."""
+"""Bundle commands, grouped as ``xner bundle ...``: ``verify``, ``info``, ``pack``, ``unpack``,
+``list`` (``export`` lives in export_command.py).
+
+``xner verify`` and ``xner info`` remain as hidden aliases for one release.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from xner.cli.app import command, fail
+from xner.cli.app import app, command, fail
+from xner.runtime import bundle_store
 from xner.runtime.bundle import Bundle, read_manifest, verify_bundle
-from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.bundle_archive import FAT32_MAX, pack_bundle, parse_size, unpack_bundle
 
 logger = logging.getLogger("xner")
 
+bundle_app = typer.Typer(
+    name="bundle",
+    help="Check, describe, pack (for a USB stick), unpack and list bundles.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(bundle_app, name="bundle")
 
-@command("export")
-def export_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
-    recipe: Annotated[
-        Path | None, typer.Option("--recipe", help="A recipe TOML (models/default.toml ...).")
-    ] = None,
-    only: Annotated[
-        str | None,
-        typer.Option("--only", help="With --recipe: export only these parts (tagger,aligner)."),
-    ] = None,
-    translator: Annotated[
-        str | None, typer.Option("--translator", help="M2M100/NLLB hub id or local folder.")
-    ] = None,
-    translator_tokenizer: Annotated[
-        str | None,
-        typer.Option(
-            "--translator-tokenizer",
-            help="Take the translator's tokenizer from here (fine-tuned NLLB such as EasyProject).",
-        ),
-    ] = None,
-    translator_quantization: Annotated[
-        str | None,
-        typer.Option(
-            "--translator-quantization",
-            help="int8 (default), int8_float16, int8_float32, float16 or float32.",
-        ),
-    ] = None,
-    tagger: Annotated[
-        str | None,
-        typer.Option("--tagger", help="Token-classification model (XLM-R, mBERT, mDeBERTa)."),
-    ] = None,
-    tagger_scheme: Annotated[
-        str | None,
-        typer.Option("--tagger-scheme", help="auto (read the labels), IOB1, IOB2, BIOES or IO."),
-    ] = None,
-    aligner: Annotated[
-        str | None, typer.Option("--aligner", help="Base encoder for alignment (mBERT ...).")
-    ] = None,
-    aligner_layer: Annotated[
-        int | None, typer.Option("--aligner-layer", help="Hidden layer to align with (8).")
-    ] = None,
-    onnx_quantization: Annotated[
-        str | None, typer.Option("--onnx-quantization", help="int8 (default) or none (fp32).")
-    ] = None,
-    per_channel: Annotated[
-        bool | None,
-        typer.Option("--per-channel/--per-tensor", help="int8 scales per channel or per tensor."),
-    ] = None,
-    reduce_range: Annotated[
-        bool | None,
-        typer.Option("--reduce-range/--full-range", help="7-bit weights for CPUs without VNNI."),
-    ] = None,
-    fuse: Annotated[
-        bool | None,
-        typer.Option("--fuse/--no-fuse", help="Fuse attention, GELU, layer norms (BERT, XLM-R)."),
-    ] = None,
-    probe: Annotated[
-        Path | None,
-        typer.Option("--probe", help="Probe sentences (LANG<TAB>SENTENCE lines) for validation."),
-    ] = None,
-    min_agreement: Annotated[
-        float | None,
-        typer.Option("--min-agreement", help="Warn when int8 agrees less with fp32 (0.98)."),
-    ] = None,
-    tolerance: Annotated[
-        float | None,
-        typer.Option("--tolerance", help="Largest ONNX fp32 vs torch difference (1e-3, scaled)."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace parts the bundle already has.")
-    ] = False,
-) -> None:
-    """Export checkpoints into a bundle (needs the export extra: torch, transformers, onnx)."""
-    try:
-        from xner.export import ExportOptions, load_recipe
-        from xner.export import api as export_api
-        from xner.export import options as eo
-    except ImportError as error:  # pragma: no cover - depends on the installation
-        message = f"xner export needs the export extra (pip install 'xner[export]'): {error}"
-        raise fail(message) from None
-
-    base = load_recipe(recipe) if recipe else None
-    options = ExportOptions(out=out, force=force)
-    if base:
-        options.translator, options.tagger, options.aligner = (
-            base.translator,
-            base.tagger,
-            base.aligner,
-        )
-        options.onnx, options.validation = base.onnx, base.validation
-    if only:
-        keep = {part.strip() for part in only.split(",") if part.strip()}
-        unknown = sorted(keep - set(eo.PARTS))
-        if unknown:
-            raise unknown_choice("part", unknown[0], eo.PARTS)
-        for part in set(eo.PARTS) - keep:
-            setattr(options, part, None)
-    if translator:
-        options.translator = eo.TranslatorSpec(translator)
-    if tagger:
-        options.tagger = eo.TaggerSpec(tagger)
-    if aligner:
-        options.aligner = eo.AlignerSpec(aligner)
-    _set(options.translator, "tokenizer", translator_tokenizer, "--translator-tokenizer")
-    _set(options.translator, "quantization", translator_quantization, "--translator-quantization")
-    _set(options.tagger, "scheme", tagger_scheme, "--tagger-scheme")
-    _set(options.aligner, "layer", aligner_layer, "--aligner-layer")
-    _set(options.onnx, "quantization", onnx_quantization, "")
-    _set(options.onnx, "per_channel", per_channel, "")
-    _set(options.onnx, "reduce_range", reduce_range, "")
-    _set(options.onnx, "fuse", fuse, "")
-    _set(options.validation, "probe", probe, "")
-    _set(options.validation, "min_agreement", min_agreement, "")
-    _set(options.validation, "tolerance", tolerance, "")
-    result = export_api.export_bundle(options)
-    parts = ", ".join(result.exported)
-    typer.echo(f"wrote {result.path} ({parts}) in {result.seconds['total']:.1f} s", err=True)
-    for line in describe(result.bundle):
-        typer.echo(line)
+BundleArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Bundle folder or installed name (default: $XNER_BUNDLE, then the installed one, "
+        "then ./bundles/default).",
+        show_default=False,
+        metavar="BUNDLE",
+    ),
+]
 
 
-def _set(target: Any, name: str, value: Any, flag: str) -> None:
-    """Apply a command-line value over the recipe's; a part option needs its part."""
-    if value is None:
-        return
-    if target is None:
-        part = flag.split("-")[2]
-        raise ConfigError(f"{flag} needs --{part} (or a --recipe with a [{part}] table)")
-    setattr(target, name, value)
+def _bundle_command(name: str, *, alias: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """Register ``xner bundle NAME``; ``alias`` also keeps the old ``xner NAME`` (hidden)."""
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        wrapped = command(name, on=bundle_app)(fn)
+        if alias:  # the pre-group spelling, kept for one release
+            app.command(name, hidden=True)(wrapped)
+        return wrapped
+
+    return decorate
 
 
-@command("verify")
-def verify_command(
-    bundle: Annotated[Path, typer.Argument(help="The bundle folder.")],
-) -> None:
+@_bundle_command("verify", alias=True)
+def verify_command(bundle: BundleArgument = None) -> None:
     """Check every file of a bundle against its manifest (size and SHA-256); exit 1 if any fails."""
+    bundle = bundle_store.resolve_bundle(bundle)
     problems = verify_bundle(bundle)
     if problems:
         for problem in problems:
@@ -162,15 +68,16 @@ def verify_command(
     typer.echo(f"{bundle}: OK ({count} files verified)")
 
 
-@command("info")
+@_bundle_command("info", alias=True)
 def info_command(
-    bundle: Annotated[Path, typer.Argument(help="The bundle folder.")],
+    bundle: BundleArgument = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole manifest.")] = False,
     languages: Annotated[
         bool, typer.Option("--languages", help="List every language code.")
     ] = False,
 ) -> None:
     """Show a bundle's components, sizes, languages and fidelity figures (no verification)."""
+    bundle = bundle_store.resolve_bundle(bundle)
     manifest = read_manifest(bundle)
     if as_json:
         typer.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -178,6 +85,138 @@ def info_command(
     view = Bundle.from_manifest(bundle, manifest)
     for line in describe(view, all_languages=languages):
         typer.echo(line)
+
+
+@_bundle_command("pack")
+def pack_command(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="The archive: FILE.tar, or FILE.tar.zst (zstd extra).",
+        ),
+    ],
+    bundle: BundleArgument = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            metavar="SIZE",
+            help="Write parts FILE.001, FILE.002, ... of at most this size (K, M, G; 3.9G fits "
+            "a FAT32 stick).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing archive (or its parts).")
+    ] = False,
+) -> None:
+    """Pack a bundle into one file (manifest first; only the files it lists) for a USB stick."""
+    bundle = bundle_store.resolve_bundle(bundle)
+    part_size = parse_size(split) if split is not None else None
+    if part_size is not None and part_size > FAT32_MAX:
+        logger.warning("parts of %s bytes do not fit a FAT32 stick (4 GiB - 1 at most)", part_size)
+    with _byte_progress("packing") as progress:
+        result = pack_bundle(bundle, out, split=part_size, force=force, progress=progress)
+    for part in result.parts:
+        typer.echo(part)
+    typer.echo(
+        f"packed the manifest and {result.files} files ({_size(result.bundle_bytes)}) into "
+        f"{len(result.parts)} file(s), {_size(result.archive_bytes)}, in {result.seconds:.1f} s",
+        err=True,
+    )
+
+
+@_bundle_command("unpack")
+def unpack_command(
+    archive: Annotated[
+        Path,
+        typer.Argument(
+            help="The archive, or the first part (FILE.001) of a split one.", metavar="FILE"
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="The bundle folder to create (default: the per-user bundle folder, under the "
+            "archive's name).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing folder.")] = False,
+) -> None:
+    """Unpack and verify a bundle archive (every SHA-256); nothing is left behind on error."""
+    with _byte_progress("unpacking") as progress:
+        result = unpack_bundle(archive, out, force=force, progress=progress)
+    typer.echo(f"{result.root}: OK ({result.files} files verified)")
+    typer.echo(
+        f"unpacked {_size(result.bundle_bytes)} from {len(result.parts)} file(s) "
+        f"in {result.seconds:.1f} s",
+        err=True,
+    )
+
+
+@_bundle_command("list")
+def list_command(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Check file sizes only, not SHA-256 (faster).")
+    ] = False,
+) -> None:
+    """List installed bundles (the per-user folder and ./bundles) with sizes and their check;
+    exit 1 when one fails it."""
+    found = bundle_store.list_bundles(quick=quick)
+    if not found:
+        typer.echo(
+            f"no bundles installed (looked in {bundle_store.user_bundles_dir()} and "
+            f"{bundle_store.local_bundles_dir().absolute()}); "
+            "install one with: xner bundle unpack FILE",
+            err=True,
+        )
+        return
+    rows = [("NAME", "PLACE", "FILES", "SIZE", "PATH", "CHECK")]
+    rows += [(b.name, b.place, str(b.files), _size(b.size), str(b.path), b.status) for b in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[5]]))
+    bad = [b.name for b in found if not b.ok]
+    if bad:
+        raise fail(f"{len(bad)} bundle(s) failed the check: {', '.join(bad)}", 1)
+
+
+@contextlib.contextmanager
+def _byte_progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar in bytes on stderr, shown only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(count: int, total: int) -> None:
+            bar.update(task, advance=count, total=total)
+
+        yield advance
 
 
 def describe(bundle: Bundle, all_languages: bool = False) -> list[str]:
@@ -204,7 +243,8 @@ def describe(bundle: Bundle, all_languages: bool = False) -> list[str]:
             )
         else:
             lines.append(
-                f"  {s.family}, ONNX {s.quantization}, max length {s.max_length}, "
+                f"  {s.family}, ONNX {'float32' if s.quantization == 'none' else s.quantization}, "
+                f"max length {s.max_length}, "
                 f"pad {s.pad_id}, {s.cls_token} ... {s.sep_token}"
             )
         if name == "tagger":
