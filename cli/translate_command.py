@@ -10,18 +10,20 @@ import typer
 from xner.cli.app import command
 from xner.cli.options import (
     SkipVerify,
+    bundle_option,
     progress,
     with_engine_options,
 )
 from xner.runtime.bundle import Bundle
 from xner.runtime.engine import EngineOptions
-from xner.runtime.translator import Translator, translate_file
+from xner.runtime.errors import unknown_choice
+from xner.runtime.translator import TRANSLATE_FORMATS, Translator, translate_file
 
 
 @command("translate")
 @with_engine_options
 def translate_command(
-    bundle: Annotated[Path, typer.Option("--bundle", "-b", help="The bundle folder.")],
+    bundle: Annotated[Path, bundle_option("The bundle folder.")],
     src_lang: Annotated[
         str, typer.Option("--src-lang", help="Source language: code, ISO code or name (hau).")
     ],
@@ -33,8 +35,17 @@ def translate_command(
         typer.Argument(help="Text file, one sentence per line; - reads stdin.", show_default=False),
     ] = "-",
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Output text file; - writes stdout.")
+        str, typer.Option("--output", "-o", help="Output file; - writes stdout.")
     ] = "-",
+    out_fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Output format: text (one translation per line) or jsonl (one object per line "
+            "with text, tokens, score, truncated, segments, source, line); default: jsonl for a "
+            ".jsonl or .json output, else text.",
+        ),
+    ] = None,
     beam_size: Annotated[
         int, typer.Option("--beam-size", min=1, help="Beam size (1: greedy, fastest).")
     ] = 1,
@@ -43,18 +54,42 @@ def translate_command(
         typer.Option(
             "--max-decoding-length",
             min=1,
-            help="Fixed most tokens per translation (default: from the sentence length).",
+            help="Most generated tokens per translation, the end token counted, the target "
+            "language code not; no retry: a translation that reaches it is flagged truncated. "
+            "Default: max(16, 3 x source pieces + 10), and a translation that reaches it is "
+            "retried once up to the model's limit (its target positions).",
         ),
     ] = None,
+    min_decoding_length: Annotated[
+        int,
+        typer.Option(
+            "--min-decoding-length",
+            min=0,
+            help="Least generated tokens before the end token may come, the target language "
+            "code not counted (0: the model ends when it likes).",
+        ),
+    ] = 0,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
     """Translate SOURCE line by line; empty lines stay empty, so output line n matches line n."""
+    fmt = out_fmt or ("jsonl" if Path(output).suffix.lower() in (".jsonl", ".json") else "text")
+    if fmt not in TRANSLATE_FORMATS:
+        raise unknown_choice("output format", fmt, TRANSLATE_FORMATS)
+    from xner.runtime.atomic import check_output
+    from xner.runtime.languages import resolve_language
+    from xner.runtime.pipelines.engines import check_engine_settings
+
+    check_output(output)  # every check before the model is loaded
+    check_engine_settings(engine, translator=True, beam_size=beam_size)
+    for code in (src_lang, tgt_lang):
+        resolve_language(code)  # an unknown code fails here, naming the nearest codes
     translator = Translator(
         Bundle.load(bundle, verify=not skip_verify),
         engine,
         beam_size=beam_size,
         max_decoding_length=max_decoding_length,
+        min_decoding_length=min_decoding_length,
     )
     translate_file(
         translator,
@@ -62,5 +97,6 @@ def translate_command(
         output,
         src_lang,
         tgt_lang,
+        fmt=fmt,
         wrap=lambda items: progress(items, "translating"),
     )

@@ -23,7 +23,7 @@ from xner.export.manifest_writer import (
     component_entry,
     write_manifest,
 )
-from xner.export.options import ExportError, ExportOptions
+from xner.export.options import ONNX_ALIASES, ExportError, ExportOptions
 from xner.export.probes import load_probes
 from xner.runtime.bundle import MANIFEST, Bundle, check_files, read_manifest
 from xner.runtime.errors import ConfigError
@@ -134,9 +134,18 @@ def _keep(
             )
         for entry in component.files:
             _link(out / entry.path, staging / entry.path)
-        components[name] = manifest["components"][name]
+        components[name] = _respell(manifest["components"][name])
     warnings = [w for w in manifest.get("warnings", []) if w.split(" ", 1)[0] in kept]
     return components, warnings
+
+
+def _respell(entry: dict[str, Any]) -> dict[str, Any]:
+    """A kept component's manifest entry with today's words (ONNX ``none`` is ``float32``)."""
+    settings = entry.get("settings")
+    if not isinstance(settings, dict) or settings.get("quantization") not in ONNX_ALIASES:
+        return entry
+    quantization = ONNX_ALIASES[settings["quantization"]]
+    return {**entry, "settings": {**settings, "quantization": quantization}}
 
 
 def _sibling(out: Path, kind: str) -> Path:

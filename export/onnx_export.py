@@ -77,7 +77,7 @@ def export_tagger(
             "label agreement",
             agreement["label_agreement"],
             options.validation.min_agreement,
-            "--onnx-quantization none",
+            "--onnx-quantization float32",
         )
     first = batch.first_subwords()
     sentence_of_word = np.nonzero(first)[0]
@@ -159,7 +159,7 @@ def export_aligner(
             "alignment F1",
             agreement["alignment_f1"],
             options.validation.min_agreement,
-            "--onnx-quantization none",
+            "--onnx-quantization float32",
         )
     settings.update(
         layer=spec.layer,

@@ -9,7 +9,9 @@ from typing import Any
 from xner.runtime.errors import ConfigError, XnerError, unknown_choice
 
 TRANSLATOR_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
-ONNX_QUANTIZATIONS = ("int8", "none")
+ONNX_QUANTIZATIONS = ("int8", "float32")
+ONNX_ALIASES = {"none": "float32"}
+"""Old spellings of :data:`ONNX_QUANTIZATIONS`, still accepted (recipes, command lines)."""
 SCHEMES = ("auto", "IOB1", "IOB2", "BIOES", "IO")
 PARTS = ("translator", "tagger", "aligner")
 
@@ -66,7 +68,9 @@ class OnnxOptions:
     """How the tagger and aligner graphs are written.
 
     ``quantization``: ``int8`` (dynamic quantisation of weights and embedding tables) or
-    ``none`` (fp32). ``per_channel``: one scale per output channel instead of per tensor.
+    ``float32`` (full precision, the word ``--translator-quantization`` uses; the old spelling
+    ``none`` is accepted and read as ``float32``). ``per_channel``: one scale per output channel
+    instead of per tensor.
     ``reduce_range``: 7-bit weights (helps older x86 CPUs without VNNI avoid overflow).
     ``fuse``: fuse each layer's attention, GELU and layer norms into ONNX Runtime's transformer
     operators before quantising (BERT, RoBERTa, XLM-R; other families are kept as exported).
@@ -82,6 +86,9 @@ class OnnxOptions:
     opset: int = 17
     preprocess: bool = False
 
+    def __post_init__(self) -> None:
+        self.quantization = ONNX_ALIASES.get(self.quantization, self.quantization)
+
 
 @dataclass
 class ValidationOptions:
@@ -90,12 +97,17 @@ class ValidationOptions:
     ``probe``: probe sentence file (``None``: the built-in multilingual probes).
     ``tolerance``: largest allowed difference between ONNX fp32 and torch outputs, relative to
     ``max(1, max |torch output|)``; above it the export fails. ``min_agreement``: int8 agreement
-    with fp32 below this logs a warning that says how to export in full precision.
+    with fp32 below this logs a warning that says how to export in full precision; float32
+    CTranslate2 agreeing less with transformers' greedy translations also logs a warning.
+    ``min_torch_agreement``: float32 CTranslate2 agreeing less than this with transformers
+    (greedy token agreement on the probes) fails the export: the conversion is wrong, not
+    imprecise (a correct one differs only where greedy search meets a near tie).
     """
 
     probe: Path | None = None
     tolerance: float = 1e-3
     min_agreement: float = 0.98
+    min_torch_agreement: float = 0.9
 
 
 @dataclass
@@ -121,7 +133,10 @@ class ExportOptions:
         return {name: spec for name, spec in specs.items() if spec is not None}
 
     def check(self) -> None:
-        """Raise ConfigError for a bad value, listing the valid choices."""
+        """Raise ConfigError for a bad value, listing the valid choices.
+
+        Old spellings are resolved here (ONNX ``none`` becomes ``float32``, :data:`ONNX_ALIASES`).
+        """
         if not self.parts():
             raise ConfigError(
                 "nothing to export: give --recipe or at least one of --translator, --tagger, "
@@ -131,6 +146,7 @@ class ExportOptions:
             raise unknown_choice(
                 "translator quantization", self.translator.quantization, TRANSLATOR_QUANTIZATIONS
             )
+        self.onnx.quantization = ONNX_ALIASES.get(self.onnx.quantization, self.onnx.quantization)
         if self.onnx.quantization not in ONNX_QUANTIZATIONS:
             raise unknown_choice("ONNX quantization", self.onnx.quantization, ONNX_QUANTIZATIONS)
         if self.tagger and self.tagger.scheme not in SCHEMES:
@@ -139,6 +155,8 @@ class ExportOptions:
             raise ConfigError(f"aligner layer must be 0 or more, not {self.aligner.layer}")
         if not 0.0 <= self.validation.min_agreement <= 1.0:
             raise ConfigError("--min-agreement must lie between 0 and 1")
+        if not 0.0 <= self.validation.min_torch_agreement <= 1.0:
+            raise ConfigError("--min-torch-agreement must lie between 0 and 1")
         if self.validation.tolerance <= 0:
             raise ConfigError("--tolerance must be positive")
         if self.batch_size < 1:

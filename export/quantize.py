@@ -68,7 +68,7 @@ def write_onnx(fp32: Path, dest: Path, options: OnnxOptions, work: Path) -> list
     """Write ``dest`` (``.../model.onnx``) from the fp32 graph ``fp32``; return the files written.
 
     ``dest`` holds the graph, ``dest.data`` (``model.onnx.data``) the weights, quantised to int8
-    (``options.quantization == "int8"``) or as exported (``"none"``).
+    (``options.quantization == "int8"``) or as exported (``"float32"``).
     """
     import onnx
 

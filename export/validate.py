@@ -1,9 +1,11 @@
-"""Export checks: ONNX fp32 against torch, int8 against fp32, quantised CT2 against float32.
+"""Export checks: ONNX fp32 and CT2 float32 against torch, int8 against fp32, quantised CT2 too.
 
 As optimum's ``validate_model_outputs``: outputs of the exported graph are compared with the
 source model on probe sentences and the export fails when they differ by more than a tolerance.
 Quantised models are compared with their full-precision version by what matters downstream
-(label, alignment and token agreement); every figure goes into the manifest.
+(label, alignment and token agreement); every figure goes into the manifest. The float32
+CTranslate2 translator is compared with transformers by greedy translations of the probes
+(:func:`compare_greedy`): a converter fault fails the export as a wrong ONNX graph does.
 """
 
 from __future__ import annotations
@@ -178,3 +180,37 @@ def judge(part: str, fidelity: dict[str, Any], figure: str, value: float, minimu
             minimum,
             fix,
         )
+
+
+def compare_greedy(
+    what: str,
+    converted: Sequence[Sequence[str]],
+    reference: Sequence[Sequence[str]],
+    minimum: float,
+    floor: float,
+) -> dict[str, Any]:
+    """Greedy translations of a full-precision conversion against the source model's.
+
+    Token agreement below ``floor`` raises ExportError (the conversion is wrong, not imprecise);
+    below ``minimum`` it logs a warning (a correct conversion differs only where greedy search
+    meets a near tie, and the rest of that sentence then differs too).
+    """
+    record: dict[str, Any] = dict(token_agreement(converted, reference))
+    value = record["token_agreement"]
+    record.update(min_torch_agreement=floor, passed=value >= floor)
+    if value < floor:
+        raise ExportError(
+            f"{what}: float32 CTranslate2 agrees with transformers on {value:.1%} of the greedy "
+            f"tokens (at least {floor:.1%} needed, --min-torch-agreement); the conversion is "
+            "wrong, not imprecise: please report it"
+        )
+    if value < minimum:
+        logger.warning(
+            "%s: float32 CTranslate2 agrees with transformers on %.4f of the greedy tokens, "
+            "below --min-agreement %.4f; near ties explain a few differences, many point to a "
+            "conversion fault",
+            what,
+            value,
+            minimum,
+        )
+    return record
