@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 # torch first and pinned to the CPU wheel: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-quick clean fuzz binary wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[export,test]"
+	$(BIN)/pip install --quiet -e ".[export,test,freeze]"
 	touch $(STAMP)
 
 # The demo bundle has random weights (mechanics only); building it needs torch, the demo does not.
@@ -23,9 +23,27 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q tests
 
+# Fuzzing (issue 10): >= 10,000 generated inputs over the readers, the manifest loader, the
+# projection methods and the CLI; counts per target in build/fuzz-counts.json and in the statistics.
+FUZZ_EXAMPLES ?= 1500
+fuzz: $(STAMP)
+	mkdir -p build && rm -f build/fuzz-counts.json
+	XNER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) XNER_FUZZ_COUNTS=build/fuzz-counts.json \
+		$(BIN)/python -m pytest -q -p no:cacheprovider -k fuzz --hypothesis-show-statistics \
+		tests/test_fuzz.py $(wildcard tests/test_bundle_schema.py)
+	cat build/fuzz-counts.json
+
+# Field delivery (issue 11, packaging/): the frozen one-folder app + archive + SHA256SUMS in dist/,
+# and every runtime wheel (no torch) with a hashed requirements.txt in dist/wheelhouse/.
+binary: $(STAMP)
+	$(BIN)/python packaging/build_binary.py --dist dist --work build/binary
+
+wheelhouse: $(STAMP)
+	$(BIN)/python packaging/wheelhouse.py --out dist/wheelhouse
+
 lint: $(STAMP)
-	$(BIN)/ruff check export runtime cli tests bench examples
-	$(BIN)/ruff format --check export runtime cli tests bench examples
+	$(BIN)/ruff check export runtime cli tests bench examples packaging
+	$(BIN)/ruff format --check export runtime cli tests bench examples packaging
 
 # Benchmarks against transformers + simalign (bench/run_bench.py; models cached in ~/.cache/xner-bench).
 bench: $(STAMP)
