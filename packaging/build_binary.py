@@ -12,7 +12,6 @@ anything of the torch side is inside (files, or modules in the executable's arch
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import os
 import platform
@@ -23,6 +22,8 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
+
+from xner.runtime.bundle import sha256_file  # the one copy of file hashing
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -154,18 +155,10 @@ def archive(app: Path, dist: Path, name: str) -> Path:
     return target
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_sums(dist: Path) -> Path:
     """``SHA256SUMS`` over the archives in DIST, in the format ``sha256sum -c`` reads."""
     archives = sorted(dist.glob("xner-*.tar.gz")) + sorted(dist.glob("xner-*.zip"))
-    lines = [f"{sha256(path)}  {path.name}\n" for path in archives]
+    lines = [f"{sha256_file(path)}  {path.name}\n" for path in archives]
     target = dist / "SHA256SUMS"
     target.write_text("".join(lines), encoding="utf-8", newline="\n")
     return target

@@ -27,6 +27,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from xner.runtime.bundle import sha256_file  # the one copy of file hashing
+
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("torch", "torchvision", "torchaudio", "transformers", "onnx", "optimum")
 
@@ -96,20 +98,12 @@ def project_name(wheel: Path) -> str:
     return re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_requirements(out: Path) -> Path:
     """``NAME==VERSION --hash=sha256:...`` for every wheel in the folder."""
     lines = ["# Every wheel in this folder, pinned with its SHA-256 (packaging/wheelhouse.py).\n"]
     for wheel in sorted(out.glob("*.whl"), key=lambda p: p.name.lower()):
         version = wheel.name.split("-")[1]
-        lines.append(f"{project_name(wheel)}=={version} --hash=sha256:{sha256(wheel)}\n")
+        lines.append(f"{project_name(wheel)}=={version} --hash=sha256:{sha256_file(wheel)}\n")
     target = out / "requirements.txt"
     target.write_text("".join(lines), encoding="utf-8")
     return target

@@ -80,7 +80,7 @@ def test_offline_install_from_the_wheelhouse_runs_translate_test(
     house = module.build(tmp_path / "wheelhouse", ROOT / "build" / "wheelhouse-cache")
     requirements = (house / "requirements.txt").read_text(encoding="utf-8")
     wheels = sorted(house.glob("*.whl"))
-    assert all(f"--hash=sha256:{module.sha256(w)}" in requirements for w in wheels)
+    assert all(f"--hash=sha256:{module.sha256_file(w)}" in requirements for w in wheels)
     assert not [w for w in wheels if module.project_name(w) in ("torch", "transformers", "onnx")]
 
     target = tmp_path / "venv"

@@ -116,18 +116,17 @@ def run_translate_test(
         ignore=ignore,
     )
     lang = resolve_language(lang)
-    check_engine_settings(
-        _options(engines, engine_options),
-        translator=True,
+    engines, identity = _load(
+        engines,
+        engine_options,
+        verify,
+        ("translator", "tagger", "aligner"),
         beam_size=beam_size,
         align_method=align_method,
     )
-    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
     checked_labels(drop, engines.entity_types(), "entity type to drop")
     job.fingerprint.update(
-        engines.fingerprint(
-            ("translator", "tagger", "aligner"), beam_size=beam_size, align_method=align_method
-        ),
+        identity,
         lang=lang,
         method=method,
         options=dataclasses.asdict(opts),
@@ -194,9 +193,9 @@ def run_model_transfer(
         ignore=ignore,
     )
     lang = None if lang is None else resolve_language(lang)
-    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
+    engines, identity = _load(engines, engine_options, verify, ("tagger",))
     checked_labels(drop, engines.entity_types(), "entity type to drop")
-    job.fingerprint.update(engines.fingerprint(("tagger",)), lang=lang, drop=sorted(drop))
+    job.fingerprint.update(identity, lang=lang, drop=sorted(drop))
     return execute(
         job,
         lambda stream: model_transfer(engines, stream, lang, drop=drop, chunk_size=job.chunk_size),
@@ -255,17 +254,16 @@ def run_translate_train(
         raise ConfigError("translate-train needs labelled input: CoNLL or JSONL with tags")
     job.drop_incomplete = bool(drop_incomplete)
     src_lang, tgt_lang = resolve_language(src_lang), resolve_language(tgt_lang)
-    check_engine_settings(
-        _options(engines, engine_options),
-        translator=True,
+    engines, identity = _load(
+        engines,
+        engine_options,
+        verify,
+        ("translator", "aligner"),
         beam_size=beam_size,
         align_method=align_method,
     )
-    engines = Engines.of(engines, engine_options, verify=verify)  # files checked first
     job.fingerprint.update(
-        engines.fingerprint(
-            ("translator", "aligner"), beam_size=beam_size, align_method=align_method
-        ),
+        identity,
         src_lang=src_lang,
         tgt_lang=tgt_lang,
         method=method,
@@ -288,6 +286,27 @@ def run_translate_train(
             align_method=align_method,
         ),
     )
+
+
+def _load(
+    engines: EngineSource,
+    engine_options: EngineOptions | None,
+    verify: bool,
+    needs: tuple[str, ...],
+    *,
+    beam_size: int | None = None,
+    align_method: str | None = None,
+) -> tuple[Engines, dict[str, Any]]:
+    """Check the engine settings, then load the bundle (files checked first); the engines and
+    the part of the resume fingerprint that they decide. No model is built here."""
+    check_engine_settings(
+        _options(engines, engine_options),
+        translator="translator" in needs,
+        beam_size=beam_size,
+        align_method=align_method,
+    )
+    loaded = Engines.of(engines, engine_options, verify=verify)
+    return loaded, loaded.fingerprint(needs, beam_size=beam_size, align_method=align_method)
 
 
 def _options(engines: EngineSource, engine_options: EngineOptions | None) -> EngineOptions | None:
