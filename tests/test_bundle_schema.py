@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import functools
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any
 
 import pytest
 from fixtures_models import copy_bundle, tiny_bundle, tiny_models  # noqa: F401
-from hypothesis import HealthCheck, event, given, settings
+from fuzzing import FUZZ_COUNTS, fuzz_settings, write_fuzz_counts  # noqa: F401
+from hypothesis import event, given
 from hypothesis import strategies as st
 from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
@@ -46,18 +46,7 @@ from xner.runtime.bundle import (
 )
 from xner.runtime.errors import XnerError
 
-FUZZ_EXAMPLES = int(os.environ.get("XNER_FUZZ_EXAMPLES", "300"))
-FUZZ = settings(
-    max_examples=FUZZ_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-    ],
-)
+FUZZ = fuzz_settings(300)
 runner = CliRunner()
 
 # --------------------------------------------------------------------------- a hand-made bundle
@@ -453,6 +442,7 @@ def _outcome(root: Path, action: Callable[[], Any]) -> Any:
 @given(data=st.data())
 def test_fuzz_the_manifest_loader(handmade: tuple[Path, dict[str, Any]], data: Any) -> None:
     """Mutated manifests: Bundle.load, the engines' file access and `info` raise XnerError only."""
+    FUZZ_COUNTS["manifest_loader"] += 1
     root, base = handmade
     manifest = data.draw(st.one_of(_mutated(base), _mutated(base), JSON), label="manifest")
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -477,6 +467,7 @@ def test_fuzz_the_manifest_loader(handmade: tuple[Path, dict[str, Any]], data: A
 def test_fuzz_manifest_bytes(tmp_path: Path, raw: bytes) -> None:
     """Arbitrary bytes as manifest.json: a one-line BundleError, or a bundle of no component
     (there are no files here to list)."""
+    FUZZ_COUNTS["manifest_bytes"] += 1
     (tmp_path / "manifest.json").write_bytes(raw)
     bundle = _outcome(tmp_path, lambda: Bundle.load(tmp_path))
     assert bundle is None or not bundle.components

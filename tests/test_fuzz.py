@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-from collections import Counter
 from pathlib import Path
 
 import pytest
 import typer
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ_COUNTS, fuzz_settings, write_fuzz_counts  # noqa: F401
+from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -30,26 +29,8 @@ from xner.runtime.errors import XnerError
 from xner.runtime.formats import read_sentences
 from xner.runtime.projection import ProjectionItem, available_methods, project_batch
 
-EXAMPLES = int(os.environ.get("XNER_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize="XNER_FUZZ_EXAMPLES" not in os.environ,
-    suppress_health_check=list(HealthCheck),
-)
-COUNTS: Counter[str] = Counter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _write_counts():
-    yield
-    target = os.environ.get("XNER_FUZZ_COUNTS")
-    if target:
-        path = Path(target)
-        done = json.loads(path.read_text()) if path.exists() else {}
-        done.update(COUNTS)
-        path.write_text(json.dumps(done, indent=1, sort_keys=True) + "\n")
+FUZZ = fuzz_settings(40)
+COUNTS = FUZZ_COUNTS
 
 
 # --- readers ---------------------------------------------------------------------------------
