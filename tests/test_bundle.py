@@ -2,57 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from fixtures_models import copy_bundle, tiny_bundle, tiny_models  # noqa: F401
+from handmade import FILES, write_bundle
 from torchfree import run_cli_torch_free, run_torch_free
 
-from xner.runtime.bundle import Bundle, BundleError, file_entry, verify_bundle
+from xner.runtime.bundle import Bundle, BundleError, verify_bundle
 
 # --------------------------------------------------------------------------- hand-made bundles
 
 
-def _write_bundle(root: Path, files: dict[str, bytes], **overrides) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    settings = {
-        "model": "tagger/model.onnx",
-        "tokenizer": "tagger/tokenizer.json",
-        "family": "bert",
-        "quantization": "int8",
-        "labels": ["O", "B-PER", "I-PER"],
-        "scheme": "IOB2",
-    }
-    entries = [dataclasses.asdict(file_entry(root, rel)) for rel in files]
-    manifest = {
-        "format": "xner-bundle",
-        "format_version": 1,
-        "xner_version": "0.1.0",
-        "created": "2025-01-01T00:00:00Z",
-        "components": {
-            "tagger": {
-                "engine": "onnxruntime",
-                "source": {"id": "x/y", "license": "mit"},
-                "settings": settings,
-                "files": entries,
-            }
-        },
-    }
-    manifest.update(overrides)
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return root
-
-
-FILES = {"tagger/model.onnx": b"onnx bytes", "tagger/tokenizer.json": b"{}"}
-
-
 def test_a_good_bundle_loads_with_typed_settings(tmp_path: Path) -> None:
-    bundle = Bundle.load(_write_bundle(tmp_path / "b", FILES))
+    bundle = Bundle.load(write_bundle(tmp_path / "b", FILES))
     assert bundle.translator is None and bundle.aligner is None
     tagger = bundle.require("tagger")
     assert tagger.settings.labels == ("O", "B-PER", "I-PER")
@@ -64,7 +28,7 @@ def test_a_good_bundle_loads_with_typed_settings(tmp_path: Path) -> None:
 
 
 def test_changed_or_missing_files_are_named(tmp_path: Path) -> None:
-    root = _write_bundle(tmp_path / "b", FILES)
+    root = write_bundle(tmp_path / "b", FILES)
     (root / "tagger" / "model.onnx").write_bytes(b"onnx bytez")  # same size, other bytes
     (root / "tagger" / "tokenizer.json").unlink()
     problems = [str(p) for p in verify_bundle(root)]
@@ -82,8 +46,8 @@ def test_malformed_manifests_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="manifest.json is missing"):
         Bundle.load(tmp_path)
     with pytest.raises(BundleError, match="newer than this xner"):
-        Bundle.load(_write_bundle(tmp_path / "new", FILES, format_version=2))
-    escape = _write_bundle(tmp_path / "escape", FILES)
+        Bundle.load(write_bundle(tmp_path / "new", FILES, format_version=2))
+    escape = write_bundle(tmp_path / "escape", FILES)
     manifest = json.loads((escape / "manifest.json").read_text())
     manifest["components"]["tagger"]["files"][0]["path"] = "../outside"
     (escape / "manifest.json").write_text(json.dumps(manifest))

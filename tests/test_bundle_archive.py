@@ -3,7 +3,6 @@ damaged archive is refused with one line, leaving nothing behind."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -14,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from fixtures_models import tiny_bundle, tiny_models  # noqa: F401
+from handmade import write_bundle
 from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.bundle import MANIFEST, Bundle, BundleError, file_entry
+from xner.runtime.bundle import MANIFEST, Bundle, BundleError
 from xner.runtime.bundle_archive import (
     FAT32_MAX,
     ArchiveError,
@@ -40,34 +40,7 @@ FILES = {
 
 def make_bundle(root: Path, files: dict[str, bytes] = FILES) -> Path:
     """A hand-made bundle (a tagger whose files are random bytes) with a valid manifest."""
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    settings = {
-        "model": "tagger/model.onnx",
-        "tokenizer": "tagger/tokenizer.json",
-        "family": "bert",
-        "quantization": "int8",
-        "labels": ["O", "B-PER", "I-PER"],
-        "scheme": "IOB2",
-    }
-    manifest = {
-        "format": "xner-bundle",
-        "format_version": 1,
-        "xner_version": "0.1.0",
-        "created": "2025-01-01T00:00:00Z",
-        "components": {
-            "tagger": {
-                "engine": "onnxruntime",
-                "source": {"id": "x/y", "license": "mit"},
-                "settings": settings,
-                "files": [dataclasses.asdict(file_entry(root, rel)) for rel in files],
-            }
-        },
-    }
-    (root / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    return root
+    return write_bundle(root, files)
 
 
 def same_files(a: Path, b: Path) -> bool:

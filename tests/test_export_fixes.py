@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 from fixtures_models import copy_bundle, tiny_bundle, tiny_bundle_fp32, tiny_models  # noqa: F401
+from handmade import write_bundle
 from typer.testing import CliRunner
 
 from xner.cli.bundle_commands import describe
@@ -26,7 +26,7 @@ from xner.export.options import (
     ValidationOptions,
 )
 from xner.export.recipe import load_recipe
-from xner.runtime.bundle import Bundle, file_entry
+from xner.runtime.bundle import Bundle
 from xner.runtime.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,35 +73,8 @@ def test_export_help_says_float32() -> None:
 
 
 def test_info_says_float32_for_an_old_manifest(tmp_path: Path) -> None:
-    root = tmp_path / "old"
-    (root / "tagger").mkdir(parents=True)
-    for name in ("model.onnx", "tokenizer.json"):
-        (root / "tagger" / name).write_bytes(b"x")
-    settings = {
-        "model": "tagger/model.onnx",
-        "tokenizer": "tagger/tokenizer.json",
-        "family": "bert",
-        "quantization": "none",  # what exports before issue 11 wrote
-        "labels": ["O", "B-PER", "I-PER"],
-        "scheme": "IOB2",
-    }
-    files = [dataclasses.asdict(file_entry(root, f"tagger/{n}")) for n in ("model.onnx",)]
-    files.append(dataclasses.asdict(file_entry(root, "tagger/tokenizer.json")))
-    manifest = {
-        "format": "xner-bundle",
-        "format_version": 1,
-        "xner_version": "0.1.0",
-        "created": "2025-01-01T00:00:00Z",
-        "components": {
-            "tagger": {
-                "engine": "onnxruntime",
-                "source": {"id": "x/y", "license": "mit"},
-                "settings": settings,
-                "files": files,
-            }
-        },
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    # what exports before issue 11 wrote for a full-precision ONNX model
+    root = write_bundle(tmp_path / "old", settings={"quantization": "none"})
     text = "\n".join(describe(Bundle.load(root)))
     assert "ONNX float32" in text and "ONNX none" not in text
 
