@@ -98,17 +98,25 @@ def file_entry(root: str | os.PathLike[str], relative: str) -> FileEntry:
     return FileEntry(rel, path.stat().st_size, sha256_file(path))
 
 
-def _safe_relative(relative: str) -> bool:
-    """True when a manifest path stays inside the bundle (no absolute path, no ``..``)."""
+def path_problem(relative: str) -> str | None:
+    """Why ``relative`` cannot name a file of a bundle, or ``None`` when it can.
+
+    A bundle path is relative, POSIX-style and stays inside the bundle folder: no absolute path
+    or drive letter, no ``..``, no backslash, printable, each name at most 255 bytes. The one
+    copy of these rules (manifests, engines, archives).
+    """
     pure = PurePosixPath(relative)
-    return (
-        bool(relative)
-        and not pure.is_absolute()
-        and ".." not in pure.parts
-        and "\\" not in relative
-        and relative.isprintable()
-        and all(len(part.encode("utf-8", "surrogatepass")) <= 255 for part in pure.parts)
-    )
+    if not relative or not relative.isprintable():
+        return "empty or unprintable name"
+    if pure.is_absolute() or re.match(r"[A-Za-z]:", relative):
+        return "absolute path"
+    if ".." in pure.parts:
+        return "path leaves the bundle folder"
+    if "\\" in relative:
+        return "backslash in the path (bundle paths use /)"
+    if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in pure.parts):
+        return "a name longer than 255 bytes"
+    return None
 
 
 def _normal(relative: str) -> str:
@@ -125,8 +133,8 @@ def check_files(
     """
     problems: list[FileProblem] = []
     for entry in entries:
-        if not _safe_relative(entry.path):
-            problems.append(FileProblem(entry.path, "path leaves the bundle folder"))
+        if (problem := path_problem(entry.path)) is not None:
+            problems.append(FileProblem(entry.path, problem))
             continue
         path = Path(root, entry.path)
         try:
@@ -315,17 +323,15 @@ def _component_problems(name: str, files: tuple[FileEntry, ...], settings: Any) 
     problems = []
     listed: set[str] = set()
     for index, entry in enumerate(files):
-        if not _safe_relative(entry.path):
-            problems.append(
-                f"{where}.files[{index}].path: {entry.path[:80]}: path leaves the bundle folder"
-            )
+        if (problem := path_problem(entry.path)) is not None:
+            problems.append(f"{where}.files[{index}].path: {shown(entry.path)}: {problem}")
         elif _normal(entry.path) in listed:
             problems.append(f"{where}.files[{index}].path: {entry.path} is listed twice")
         listed.add(_normal(entry.path))
     for key, kind, path in _bundle_paths(settings):
         here = f"{where}.settings.{key}"
-        if not _safe_relative(path):
-            problems.append(f"{here}: {shown(path)}: path leaves the bundle folder")
+        if (problem := path_problem(path)) is not None:
+            problems.append(f"{here}: {shown(path)}: {problem}")
         elif kind == "ctranslate2":
             lacking = _ctranslate2_problems(_normal(path), listed)
             if lacking:
@@ -414,7 +420,7 @@ class Component(Generic[S]):
             {
                 _normal(path) if kind == "ctranslate2" else _parent(path)
                 for _key, kind, path in _bundle_paths(self.settings)
-                if kind in ("ctranslate2", "model") and _safe_relative(path)
+                if kind in ("ctranslate2", "model") and path_problem(path) is None
             }
         )
         problems = []

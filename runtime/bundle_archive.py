@@ -38,6 +38,7 @@ from xner.runtime.bundle import (
     BundleError,
     FileEntry,
     check_files,
+    path_problem,
     read_manifest,
 )
 from xner.runtime.errors import ConfigError, XnerError
@@ -144,17 +145,12 @@ def _zstandard() -> Any:
 
 
 def _unsafe(name: str) -> str | None:
-    """Why ``name`` cannot be a file of the bundle, or ``None`` when it is a plain relative path."""
-    pure = PurePosixPath(name)
-    if not name or "\x00" in name:
-        return "empty or invalid name"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "absolute path"
-    if ".." in pure.parts or ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        return "path leaves the bundle folder (..)"
-    if "\\" in name or pure.as_posix() != name:
-        return "not a plain relative path"
-    return None
+    """Why ``name`` cannot be a member of a bundle archive: a bundle path (:func:`path_problem`)
+    written exactly as the manifest writes it (``a/b``, not ``./a//b``)."""
+    problem = path_problem(name)
+    if problem is None and PurePosixPath(name).as_posix() != name:
+        problem = "not a plain relative path"
+    return problem
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from xner.runtime.bundle import (
     MANIFEST,
     Bundle,
     BundleError,
-    check_files,
     read_manifest,
 )
 from xner.runtime.errors import ConfigError
@@ -178,7 +177,7 @@ def _check(path: Path, place: str, quick: bool) -> InstalledBundle:
     except BundleError as error:
         problem = "; ".join(error.problems)
         return InstalledBundle(path.name, path, place, 0, 0, problem, 1)
-    problems = check_files(path, bundle.files, hashes=not quick)
+    problems = bundle.check(hashes=not quick)  # what `xner bundle verify` reports
     size = sum(entry.size for entry in bundle.files) + (path / MANIFEST).stat().st_size
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -51,7 +51,7 @@ def test_malformed_manifests_are_refused(tmp_path: Path) -> None:
     manifest = json.loads((escape / "manifest.json").read_text())
     manifest["components"]["tagger"]["files"][0]["path"] = "../outside"
     (escape / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="../outside: path leaves the bundle"):
+    with pytest.raises(BundleError, match='"../outside": path leaves the bundle'):
         Bundle.load(escape)
     del manifest["components"]["tagger"]["settings"]["labels"]
     (escape / "manifest.json").write_text(json.dumps(manifest))
