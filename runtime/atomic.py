@@ -99,13 +99,19 @@ def out_of_space(error: OSError, path: str | os.PathLike[str], written: int) -> 
 
 @contextlib.contextmanager
 def atomic_write(
-    path: str | os.PathLike[str], mode: str = "w", encoding: str = "utf-8"
+    path: str | os.PathLike[str],
+    mode: str = "w",
+    encoding: str = "utf-8",
+    *,
+    temporary: str | os.PathLike[str] | None = None,
 ) -> Iterator[IO]:
     """Open ``path`` for writing so that it appears complete or not at all.
 
     ``"-"`` writes to standard output. The temporary file lives in the target's folder (so that
     ``os.replace`` is atomic) and is removed if the block raises. The path is checked first
     (:func:`check_output`); errors of the file system name ``path``, not the temporary file.
+    ``temporary``: a fixed name for the temporary file (beside ``path``) instead of a random
+    one, so that a file left by a killed process can be found and removed by the next run.
     """
     if str(path) == "-":
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
@@ -115,7 +121,11 @@ def atomic_write(
     check_output(path)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if temporary is None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    else:
+        tmp = os.fspath(temporary)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0))
     try:
         keep_mode(target, fd)
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}

@@ -233,10 +233,6 @@ def read_conll(source: Source, lenient: bool = False) -> Iterator[Sentence]:
     :mod:`xner.runtime.tags`); another tag (``LOCATION``, ``B-``) is an error at its own line
     unless ``lenient``, which passes such tags through and logs how many there were.
     """
-    return _read_conll(source, lenient)
-
-
-def _read_conll(source: Source, lenient: bool) -> Iterator[Sentence]:
     name = source_name(source)
     check = _TagCheck(name, lenient)
     tagged: bool | None = None

@@ -40,7 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from xner.runtime.atomic import SPACE_ERRNOS, check_output, keep_mode, out_of_space
+from xner.runtime.atomic import (
+    SPACE_ERRNOS,
+    atomic_write,
+    check_output,
+    keep_mode,
+    out_of_space,
+)
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError
 from xner.runtime.io import JsonError, load_json
@@ -332,21 +338,11 @@ class CommittedOutput:
             "state": checkpoint.state,
             "finished": checkpoint.finished,
         }
-        # A fixed temporary name (not atomic_write's random one): a kill while it is written
-        # leaves one file that the next open() removes.
-        text = json.dumps(record, ensure_ascii=False, indent=1) + "\n"
-        try:
-            with open(self._sidecar_tmp, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(self._sidecar_tmp, self.sidecar)
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                self._sidecar_tmp.unlink()
-            if error.errno in SPACE_ERRNOS:
-                raise out_of_space(error, self.sidecar, 0) from error
-            raise
+        # A fixed temporary name: a kill while it is written leaves one file, which the next
+        # open() removes.
+        with atomic_write(self.sidecar, temporary=self._sidecar_tmp) as handle:
+            json.dump(record, handle, ensure_ascii=False, indent=1)
+            handle.write("\n")
 
 
 _UNSET = object()

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +48,9 @@ from xner.runtime.engine import (
     run_encoder,
 )
 from xner.runtime.errors import ConfigError, unknown_choice
-from xner.runtime.formats import read_sentences, resolve_format, write_sentences
-from xner.runtime.io import Source, is_stream
-from xner.runtime.languages import resolve_language
 from xner.runtime.tags import detect_scheme, normalize_scheme, spans_from_tags, tags_from_spans
 
-__all__ = ["TagResult", "Tagger", "plan_windows", "tag_file", "tag_sentences"]
+__all__ = ["TagResult", "Tagger", "plan_windows", "tag_sentences"]
 
 logger = logging.getLogger("xner")
 
@@ -373,60 +370,6 @@ def tag_sentences(
         spans = [span for span in result.spans if span.label not in skip]
         tags = result.tags if len(spans) == len(result.spans) else _iob2(spans, len(result))
         yield Sentence(list(sentence.tokens), tags, sentence.line, sentence.source)
-
-
-def tag_file(
-    bundle: Bundle | Tagger | str | os.PathLike[str],
-    source: Source = "-",
-    output: str | os.PathLike[str] = "-",
-    *,
-    in_fmt: str | None = None,
-    out_fmt: str | None = None,
-    tokenize: str | None = None,
-    drop: Collection[str] = (),
-    lang: str | None = None,
-    options: EngineOptions | None = None,
-    verify: bool = True,
-    window: int | None = None,
-    progress: Callable[[Iterable[Sentence]], Iterable[Sentence]] | None = None,
-) -> int:
-    """Tag the sentences of ``source`` and write them with their predicted tags to ``output``.
-
-    ``source``: a CoNLL, JSONL or text file (format from ``in_fmt`` or the extension; standard
-    input, ``"-"``, is read as text unless ``in_fmt`` says otherwise). ``tokenize``: how text
-    lines are cut into words, ``whitespace`` (default) or ``unicode``; text input only.
-    ``output``: a CoNLL or JSONL file (written atomically) or ``"-"`` (standard output, CoNLL
-    unless ``out_fmt`` says otherwise). ``drop``: entity types written as ``O``. ``lang``: the
-    language of the input; checked and logged only (the tagger is multilingual: this is the
-    *model transfer* baseline). ``progress`` wraps the stream of tagged sentences (a progress
-    bar). ``bundle`` may be a ready :class:`Tagger`; otherwise one is built with ``options``,
-    ``verify`` and ``window``. Inputs are checked before the model is loaded. Returns the number
-    of sentences written.
-    """
-    if lang is not None:
-        code = resolve_language(lang)
-        logger.info("tagging %s text with the multilingual tagger (model transfer)", code)
-    stdin = not is_stream(source) and str(source) == "-"
-    in_name = resolve_format(source, in_fmt or ("text" if stdin else None), kind="reader")
-    stdout = not is_stream(output) and str(output) == "-"
-    out_name = resolve_format(output, out_fmt or ("conll" if stdout else None), kind="writer")
-    if out_name == "text":
-        raise ConfigError("tags cannot be written as text; write conll or jsonl")
-    read_options: dict[str, Any] = {}
-    if tokenize is not None:
-        if in_name != "text":
-            raise ConfigError(f"tokenize applies to text input only, not to {in_name}")
-        read_options["tokenize"] = tokenize
-    sentences = read_sentences(source, in_name, **read_options)
-    tagger = (
-        bundle
-        if isinstance(bundle, Tagger)
-        else Tagger(bundle, options, window=window, verify=verify)
-    )
-    stream: Iterable[Sentence] = tag_sentences(tagger, sentences, drop=drop)
-    if progress is not None:
-        stream = progress(stream)
-    return write_sentences(stream, output, out_name)
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from xner.runtime.bundle import Bundle, BundleError, read_manifest
 from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError
 from xner.runtime.formats import read_sentences
-from xner.runtime.tagger import Tagger, TagResult, plan_windows, tag_file
+from xner.runtime.pipelines import Engines, run_model_transfer
+from xner.runtime.tagger import Tagger, TagResult, plan_windows
 from xner.runtime.tags import ignore_labels, validate_tags
 
 MASAKHANER = ("hau", "swa", "yor", "ibo", "zul")
@@ -379,7 +380,7 @@ def test_tag_iter_is_lazy(fp32: Tagger) -> None:
 # --- files and the CLI ----------------------------------------------------------------------------
 
 
-def test_tag_file_conll_to_jsonl(tmp_path: Path, shared_data: Path, fp32: Tagger) -> None:
+def test_model_transfer_conll_to_jsonl(tmp_path: Path, shared_data: Path, fp32: Tagger) -> None:
     source = shared_data / "masakhaner2" / "hau.dev.conll"
     gold = list(itertools.islice(read_sentences(source), 40))
     small = tmp_path / "small.conll"
@@ -391,7 +392,8 @@ def test_tag_file_conll_to_jsonl(tmp_path: Path, shared_data: Path, fp32: Tagger
         encoding="utf-8",
     )
     out = tmp_path / "tagged.jsonl"
-    assert tag_file(fp32, small, out, drop=["MISC"], lang="ha") == len(gold)
+    summary = run_model_transfer(Engines(fp32.bundle, tagger=fp32), small, out, "ha", drop=["MISC"])
+    assert summary.written == len(gold)
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     expected = fp32.tag([s.tokens for s in gold])
     for record, sentence, result in zip(records, gold, expected, strict=True):
