@@ -191,15 +191,10 @@ def _build_tagger(out: Path, work: Path, lines: list[str], dims: TinyDims) -> Pa
 
 def _build_aligner(out: Path, lines: list[str], dims: TinyDims) -> Path:
     """An mBERT-style encoder (cased WordPiece) with ``layers`` layers."""
-    from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    wordpiece = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    wordpiece.train_from_iterator(lines, vocab_size=dims.spm_vocab, show_progress=False)
     out.mkdir(parents=True, exist_ok=True)
-    vocab = wordpiece.get_vocab()  # ties are ordered at random: sort for reproducible ids
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    pieces = specials + sorted(t for t in vocab if t not in specials)
+    pieces = _wordpiece_vocab(lines, dims.spm_vocab)
     (out / "vocab.txt").write_text("\n".join(pieces) + "\n", encoding="utf-8")
     fast = BertTokenizerFast(
         vocab_file=str(out / "vocab.txt"), do_lower_case=False, strip_accents=False
@@ -218,3 +213,26 @@ def _build_aligner(out: Path, lines: list[str], dims: TinyDims) -> Path:
     BertModel(config).eval().save_pretrained(out)
     (out / "README.md").write_text(_CARD.format(what="mBERT-style aligner"), encoding="utf-8")
     return out
+
+
+def _wordpiece_vocab(lines: list[str], size: int) -> list[str]:
+    """A cased WordPiece vocabulary made the same way on every run: the special tokens, every
+    character alone and as a continuation (``##c``), then the most frequent words (ties by
+    spelling) up to ``size`` entries. (The tokenizers library's trainer breaks ties between
+    equally frequent merges at random, which made two builds of the tiny bundle differ.)"""
+    from collections import Counter
+
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    split = BertPreTokenizer()
+    words = Counter(w for line in lines for w, _ in split.pre_tokenize_str(line))
+    chars = sorted({c for word in words for c in word})
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    known = set(pieces)
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(pieces) >= size:
+            break
+        if word not in known:
+            pieces.append(word)
+            known.add(word)
+    return pieces
