@@ -41,9 +41,16 @@ binary: $(STAMP)
 wheelhouse: $(STAMP)
 	$(BIN)/python packaging/wheelhouse.py --out dist/wheelhouse
 
+# ruff on everything; mypy (pyproject.toml: strict on runtime/ and cli/) through a folder of links
+# that gives the sources their import names (xner.runtime, xner.export, xner.cli).
+TYPECHECK := build/typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check export runtime cli tests bench examples packaging
 	$(BIN)/ruff format --check export runtime cli tests bench examples packaging
+	mkdir -p $(TYPECHECK)/xner
+	for part in runtime export cli; do ln -sfn ../../../$$part $(TYPECHECK)/xner/$$part; done
+	cd $(TYPECHECK) && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
+		-p xner.runtime -p xner.cli -p xner.export
 
 # Benchmarks against transformers + simalign (bench/run_bench.py; models cached in ~/.cache/xner-bench).
 bench: $(STAMP)

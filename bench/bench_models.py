@@ -35,7 +35,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from xner.runtime.atomic import atomic_write
+from xner.runtime.files.atomic import atomic_write
 
 logger = logging.getLogger("xner.bench")
 
@@ -172,7 +172,7 @@ def _bundle_ok(bundle: Path) -> bool:
     """
     if not (bundle / "manifest.json").is_file():
         return False
-    from xner.runtime.bundle import Bundle
+    from xner.runtime.bundles.bundle import Bundle
     from xner.runtime.errors import XnerError
 
     try:

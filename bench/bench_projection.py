@@ -42,9 +42,9 @@ import bench_data
 import numpy as np
 import reference_projection as ref
 
-from xner.runtime.atomic import atomic_write
 from xner.runtime.data import Span
-from xner.runtime.formats import read_sentences
+from xner.runtime.files.atomic import atomic_write
+from xner.runtime.files.formats import read_sentences
 from xner.runtime.projection import NgramOptions, match_entities, project, project_batch
 from xner.runtime.tags import spans_from_tags
 from xner.runtime.version import __version__

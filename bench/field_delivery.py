@@ -32,9 +32,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from xner.runtime.atomic import atomic_write
-from xner.runtime.bundle import Bundle, sha256_file
-from xner.runtime.bundle_archive import pack_bundle, parse_size, unpack_bundle
+from xner.runtime.bundles.archive import pack_bundle, parse_size, unpack_bundle
+from xner.runtime.bundles.bundle import Bundle, sha256_file
+from xner.runtime.files.atomic import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from stream_memory import DATA, build_tiny_bundle, measure
 
-from xner.runtime.atomic import atomic_write
-from xner.runtime.formats import read_sentences
+from xner.runtime.files.atomic import atomic_write
+from xner.runtime.files.formats import read_sentences
 from xner.runtime.version import __version__
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.atomic import atomic_write
+from xner.runtime.files.atomic import atomic_write
 
 README_START = "<!-- bench:latest:start -->"
 README_END = "<!-- bench:latest:end -->"

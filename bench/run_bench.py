@@ -46,7 +46,7 @@ import bench_models  # noqa: E402
 import facts  # noqa: E402
 import report  # noqa: E402
 
-from xner.runtime.atomic import atomic_write  # noqa: E402
+from xner.runtime.files.atomic import atomic_write  # noqa: E402
 from xner.runtime.languages import resolve_language  # noqa: E402
 
 logger = logging.getLogger("xner.bench")
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.models is not None:
         models = {p: args.models / p for p in ("translator", "tagger", "aligner")}
         bundle = args.bundle
-        from xner.runtime.bundle import Bundle
+        from xner.runtime.bundles.bundle import Bundle
 
         layer = Bundle.load(bundle, verify=False).require("aligner").settings.layer
     else:

@@ -27,10 +27,10 @@ class XnerSide:
         self.config = config
 
     def load(self) -> dict[str, float]:
-        from xner.runtime.aligner import Aligner
-        from xner.runtime.bundle import Bundle
-        from xner.runtime.tagger import Tagger
-        from xner.runtime.translator import Translator
+        from xner.runtime.bundles.bundle import Bundle
+        from xner.runtime.engines.aligner import Aligner
+        from xner.runtime.engines.tagger import Tagger
+        from xner.runtime.engines.translator import Translator
 
         c = self.config
         knobs = {"device": "cpu", "intra_threads": c["threads"], "inter_threads": 1}
@@ -100,7 +100,7 @@ class XnerSide:
 
     def end_to_end(self, items: list[dict]) -> list[list[Any]]:
         try:
-            from xner.runtime.pipelines.engines import Engines
+            from xner.runtime.engines.engine_set import Engines
             from xner.runtime.pipelines.translate_test import translate_test
         except ImportError:
             return self._composed(items)

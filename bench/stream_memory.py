@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from xner.runtime.atomic import atomic_write
-from xner.runtime.formats import read_sentences, write_sentences
+from xner.runtime.files.atomic import atomic_write
+from xner.runtime.files.formats import read_sentences, write_sentences
 from xner.runtime.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from xner.cli.options import (
     progress,
     with_engine_options,
 )
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.options import EngineOptions
 
 
 @command("align")
@@ -46,9 +46,9 @@ def align_command(
     engine: EngineOptions | None = None,
 ) -> None:
     """Align the words of SRC and TGT (or of a --pairs file); one line of links per pair."""
-    from xner.runtime.aligner import align_files
-    from xner.runtime.atomic import check_output
-    from xner.runtime.pipelines.engines import check_engine_settings
+    from xner.runtime.engines.aligner import align_files
+    from xner.runtime.engines.engine_set import check_engine_settings
+    from xner.runtime.files.atomic import check_output
 
     check_output(output)  # every check before the model is loaded
     check_engine_settings(engine, align_method=method)

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from xner.cli.app import app, command, fail
-from xner.runtime import bundle_store
-from xner.runtime.bundle import Bundle, read_manifest, verify_bundle
-from xner.runtime.bundle_archive import FAT32_MAX, pack_bundle, parse_size, unpack_bundle
+from xner.runtime.bundles import store as bundle_store
+from xner.runtime.bundles.archive import FAT32_MAX, pack_bundle, parse_size, unpack_bundle
+from xner.runtime.bundles.bundle import Bundle, read_manifest, verify_bundle
 
 logger = logging.getLogger("xner")
 

@@ -56,7 +56,7 @@ def project_command(
     ] = False,
 ) -> None:
     """Project the entities of labelled source sentences onto target sentences."""
-    from xner.runtime.jobs import project_files
+    from xner.runtime.jobs.projection_files import project_files
 
     options = projection_options(
         method,
@@ -96,7 +96,7 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Entity-level precision, recall and F1 (identical to seqeval's default mode)."""
-    from xner.runtime.jobs import evaluate_files
+    from xner.runtime.jobs.projection_files import evaluate_files
 
     result = evaluate_files(gold, predicted, ignore=split_labels(ignore))
     if result.sentences == 0:
@@ -136,8 +136,8 @@ def convert_command(
     ] = False,
 ) -> None:
     """Convert tagged sentences between CoNLL, JSONL and plain text."""
-    from xner.runtime.atomic import check_output
-    from xner.runtime.formats import convert
+    from xner.runtime.files.atomic import check_output
+    from xner.runtime.files.formats import convert
 
     check_output(output)
     options: dict[str, object] = {}

@@ -14,7 +14,7 @@ from xner.cli.options import (
     progress,
     with_engine_options,
 )
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.options import EngineOptions
 
 
 def _names(value: str) -> list[str]:
@@ -81,8 +81,8 @@ def experiment_command(
     engine: EngineOptions | None = None,
 ) -> None:
     """Score translate-test methods and model transfer on every language; print the F1 table."""
-    from xner.runtime.atomic import check_output
-    from xner.runtime.experiment import run_experiment
+    from xner.runtime.experiment.run import run_experiment
+    from xner.runtime.files.atomic import check_output
 
     check_output(output / "results.csv")  # the folder can hold the results: before any work
     result = run_experiment(

@@ -1,6 +1,7 @@
 """Command-line options shared by several commands, declared once.
 
-Engine knobs map one to one onto :class:`xner.runtime.engine.EngineOptions`; a command declares
+Engine knobs map one to one onto :class:`xner.runtime.engines.options.EngineOptions`; a command
+declares
 them with the ``Annotated`` aliases below and builds the options with :func:`engine_options`.
 """
 
@@ -16,8 +17,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from xner.cli.app import fail
-from xner.runtime.bundle_store import resolve_bundle
-from xner.runtime.engine import EngineOptions
+from xner.runtime.bundles.store import resolve_bundle
+from xner.runtime.engines.options import EngineOptions
 from xner.runtime.errors import ConfigError, XnerError
 
 T = TypeVar("T")
@@ -61,7 +62,7 @@ def _no_bundle() -> None:
 
 def bundle_option(help: str = "The bundle folder.") -> Any:
     """The ``--bundle`` option, declared once: optional, resolved by
-    :func:`xner.runtime.bundle_store.resolve_bundle` before the command runs, so the command
+    :func:`xner.runtime.bundles.store.resolve_bundle` before the command runs, so the command
     receives a folder. Use as ``bundle: Annotated[Path, bundle_option("Bundle with a tagger.")]``.
     """
     return typer.Option(

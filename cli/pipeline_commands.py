@@ -1,7 +1,7 @@
 """``xner translate-test`` and ``xner translate-train``: the projection pipelines on files.
 
 Each command parses its options and calls one library function
-(:func:`xner.runtime.pipelines.run_translate_test` / ``run_translate_train``), then prints the
+(:func:`xner.runtime.jobs.run_translate_test` / ``run_translate_train``), then prints the
 job's summary (and the evaluation table) on stderr. The model-transfer baseline on the same data
 is ``xner tag --bundle B --lang L``.
 """
@@ -30,7 +30,7 @@ from xner.cli.options import (
     split_labels,
     with_engine_options,
 )
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.options import EngineOptions
 
 BundleOption = Annotated[Path, bundle_option("The bundle folder.")]
 Output = Annotated[
@@ -125,7 +125,7 @@ def translate_test_command(
 ) -> None:
     """Label SOURCE (a low-resource language) by translating it into English, tagging the
     English and projecting its entities back onto the original words."""
-    from xner.runtime.pipelines import run_translate_test
+    from xner.runtime.jobs import run_translate_test
 
     summary = run_translate_test(
         bundle,
@@ -208,7 +208,7 @@ def translate_train_command(
 ) -> None:
     """Make training data: translate labelled SOURCE sentences and project their entities onto
     the translations (a sentence that cannot be carried over is skipped by default)."""
-    from xner.runtime.pipelines import run_translate_train
+    from xner.runtime.jobs import run_translate_train
 
     summary = run_translate_train(
         bundle,

@@ -1,6 +1,6 @@
 """``xner tag``: tag sentences with the bundle's multilingual NER model (model transfer).
 
-The command runs :func:`xner.runtime.pipelines.run_model_transfer`, so that a file output is
+The command runs :func:`xner.runtime.jobs.run_model_transfer`, so that a file output is
 resumable like the outputs of translate-test and translate-train."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from xner.cli.options import (
     split_labels,
     with_engine_options,
 )
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.options import EngineOptions
 
 
 @command("tag")
@@ -80,7 +80,7 @@ def tag_command(
 
     A file output is written in committed chunks: an interrupted run continues with --resume.
     """
-    from xner.runtime.pipelines import run_model_transfer
+    from xner.runtime.jobs import run_model_transfer
 
     summary = run_model_transfer(
         bundle,

@@ -14,10 +14,10 @@ from xner.cli.options import (
     progress,
     with_engine_options,
 )
-from xner.runtime.bundle import Bundle
-from xner.runtime.engine import EngineOptions
+from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.engines.options import EngineOptions
+from xner.runtime.engines.translator import TRANSLATE_FORMATS, Translator, translate_file
 from xner.runtime.errors import unknown_choice
-from xner.runtime.translator import TRANSLATE_FORMATS, Translator, translate_file
 
 
 @command("translate")
@@ -76,9 +76,9 @@ def translate_command(
     fmt = out_fmt or ("jsonl" if Path(output).suffix.lower() in (".jsonl", ".json") else "text")
     if fmt not in TRANSLATE_FORMATS:
         raise unknown_choice("output format", fmt, TRANSLATE_FORMATS)
-    from xner.runtime.atomic import check_output
+    from xner.runtime.engines.engine_set import check_engine_settings
+    from xner.runtime.files.atomic import check_output
     from xner.runtime.languages import resolve_language
-    from xner.runtime.pipelines.engines import check_engine_settings
 
     check_output(output)  # every check before the model is loaded
     check_engine_settings(engine, translator=True, beam_size=beam_size)

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from xner.runtime.evaluate import Evaluator, evaluate
-from xner.runtime.formats import read_sentences
-from xner.runtime.jobs import projected_sentences
+from xner.runtime.files.formats import read_sentences
+from xner.runtime.jobs.projection_files import projected_sentences
 from xner.runtime.pipelines import Engines, model_transfer, translate_test, translate_train
 
 HERE = Path(__file__).resolve().parent / "swahili"

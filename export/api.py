@@ -25,7 +25,7 @@ from xner.export.manifest_writer import (
 )
 from xner.export.options import ONNX_ALIASES, ExportError, ExportOptions
 from xner.export.probes import load_probes
-from xner.runtime.bundle import MANIFEST, Bundle, check_files, read_manifest
+from xner.runtime.bundles.bundle import MANIFEST, Bundle, check_files, read_manifest
 from xner.runtime.errors import ConfigError
 
 logger = logging.getLogger("xner")

@@ -1,4 +1,5 @@
-"""Build ``manifest.json`` from exported components (hashing through xner.runtime.bundle)."""
+"""Build ``manifest.json`` from exported components (hashing through
+xner.runtime.bundles.bundle)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.bundle import FORMAT, FORMAT_VERSION, MANIFEST, file_entry
+from xner.runtime.bundles.bundle import FORMAT, FORMAT_VERSION, MANIFEST, file_entry
 from xner.runtime.version import __version__
 
 ENGINES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}

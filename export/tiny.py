@@ -216,23 +216,38 @@ def _build_aligner(out: Path, lines: list[str], dims: TinyDims) -> Path:
 
 
 def _wordpiece_vocab(lines: list[str], size: int) -> list[str]:
-    """A cased WordPiece vocabulary made the same way on every run: the special tokens, every
-    character alone and as a continuation (``##c``), then the most frequent words (ties by
-    spelling) up to ``size`` entries. (The tokenizers library's trainer breaks ties between
-    equally frequent merges at random, which made two builds of the tiny bundle differ.)"""
+    """A cased WordPiece vocabulary learnt the same way on every run: the special tokens, every
+    character alone and as a continuation (``##c``), then the pieces of byte-pair merges of the
+    corpus words (the most frequent adjacent pair first, ties by spelling) up to ``size``
+    entries. (The tokenizers library's trainer breaks ties between equally frequent merges at
+    random, which made two builds of the tiny bundle differ.)"""
     from collections import Counter
 
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
     split = BertPreTokenizer()
-    words = Counter(w for line in lines for w, _ in split.pre_tokenize_str(line))
-    chars = sorted({c for word in words for c in word})
+    counts = Counter(w for line in lines for w, _ in split.pre_tokenize_str(line))
+    words = {w: [w[0], *(f"##{c}" for c in w[1:])] for w in counts}
+    chars = sorted({c for w in counts for c in w})
     pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
     known = set(pieces)
-    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
-        if len(pieces) >= size:
+    while len(pieces) < size:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for word, parts in words.items():
+            for a, b in zip(parts, parts[1:], strict=False):
+                pairs[a, b] += counts[word]
+        if not pairs:
             break
-        if word not in known:
-            pieces.append(word)
-            known.add(word)
+        (a, b), _ = min(pairs.items(), key=lambda item: (-item[1], item[0]))
+        merged = a + b[2:]
+        for parts in words.values():
+            k = 0
+            while k < len(parts) - 1:
+                if parts[k] == a and parts[k + 1] == b:
+                    parts[k : k + 2] = [merged]
+                else:
+                    k += 1
+        if merged not in known:
+            pieces.append(merged)
+            known.add(merged)
     return pieces

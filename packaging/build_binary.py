@@ -23,7 +23,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from xner.runtime.bundle import sha256_file  # the one copy of file hashing
+from xner.runtime.bundles.bundle import sha256_file  # the one copy of file hashing
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

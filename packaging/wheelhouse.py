@@ -27,7 +27,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from xner.runtime.bundle import sha256_file  # the one copy of file hashing
+from xner.runtime.bundles.bundle import sha256_file  # the one copy of file hashing
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("torch", "torchvision", "torchaudio", "transformers", "onnx", "optimum")

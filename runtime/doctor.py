@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from xner.runtime.engine import EngineOptions, cuda_available_for_ctranslate2
+from xner.runtime.engines.options import EngineOptions, cuda_available_for_ctranslate2
 from xner.runtime.version import __version__
 
 PACKAGES = ("numpy", "onnxruntime", "onnxruntime-gpu", "ctranslate2", "sentencepiece", "tokenizers")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.bundle import MANIFEST, file_entry
+from xner.runtime.bundles.bundle import MANIFEST, file_entry
 
 FILES = {"tagger/model.onnx": b"onnx bytes", "tagger/tokenizer.json": b"{}"}
 

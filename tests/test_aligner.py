@@ -15,16 +15,16 @@ from torchfree import run_cli_torch_free, run_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.aligner import (
+from xner.runtime.alignment.metrics import alignment_error_rate, score_alignments
+from xner.runtime.alignment.pharaoh import parse_pharaoh, read_alignments
+from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.engines.aligner import (
     MAX_ALIGN_SUBWORDS,
     Aligner,
     AlignmentResult,
     align_files,
     window_plan,
 )
-from xner.runtime.alignio import parse_pharaoh, read_alignments
-from xner.runtime.alignment_metrics import alignment_error_rate, score_alignments
-from xner.runtime.bundle import Bundle
 from xner.runtime.errors import ConfigError, InputError
 
 SIMALIGN_KEYS = {"argmax": "inter", "itermax": "itermax", "match": "mwmf"}
@@ -102,7 +102,7 @@ def simalign_links(tiny_models, tiny_bundle_fp32: Path, parity_pairs) -> list[di
 
 ENGINE_CODE = """
 import json, sys
-from xner.runtime.aligner import Aligner
+from xner.runtime.engines.aligner import Aligner
 job = json.load(sys.stdin)
 out = {}
 for name in ("fp32", "int8"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from torchfree import run_torch_free
 
-from xner.runtime import alignment_methods as am
+from xner.runtime.alignment import methods as am
 from xner.runtime.errors import ConfigError
 
 N_CASES = 240
@@ -373,7 +373,7 @@ def test_module_is_torch_free() -> None:
     result = run_torch_free(
         """
         import numpy as np
-        from xner.runtime.alignment_methods import extract_alignment
+        from xner.runtime.alignment.methods import extract_alignment
         v = 10 * np.eye(3, dtype=np.float32)
         for method in ("argmax", "itermax", "match", "softmax"):
             out = extract_alignment(v, v, method, src_word_ids=np.arange(3),

@@ -10,7 +10,7 @@ from fixtures_models import copy_bundle, tiny_bundle, tiny_models  # noqa: F401
 from handmade import FILES, write_bundle
 from torchfree import run_cli_torch_free, run_torch_free
 
-from xner.runtime.bundle import Bundle, BundleError, verify_bundle
+from xner.runtime.bundles.bundle import Bundle, BundleError, verify_bundle
 
 # --------------------------------------------------------------------------- hand-made bundles
 
@@ -72,7 +72,7 @@ def test_bundle_loads_and_verifies_where_torch_cannot_be_imported(
     result = run_torch_free(
         f"""
         import json
-        from xner.runtime.bundle import Bundle
+        from xner.runtime.bundles.bundle import Bundle
         b = Bundle.load({str(tiny_bundle)!r})
         t, g, a = b.translator.settings, b.tagger.settings, b.aligner.settings
         print(json.dumps([t.source_prefix, t.target_prefix, len(t.languages), g.labels[:3],
@@ -114,7 +114,7 @@ def test_one_flipped_byte_or_a_missing_file_is_refused(
 
     loaded = run_torch_free(
         f"""
-        from xner.runtime.bundle import Bundle, BundleError
+        from xner.runtime.bundles.bundle import Bundle, BundleError
         try:
             Bundle.load({str(bundle)!r})
         except BundleError as error:

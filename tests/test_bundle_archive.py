@@ -18,8 +18,7 @@ from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.bundle import MANIFEST, Bundle, BundleError
-from xner.runtime.bundle_archive import (
+from xner.runtime.bundles.archive import (
     FAT32_MAX,
     ArchiveError,
     archive_stem,
@@ -27,6 +26,7 @@ from xner.runtime.bundle_archive import (
     parse_size,
     unpack_bundle,
 )
+from xner.runtime.bundles.bundle import MANIFEST, Bundle, BundleError
 from xner.runtime.errors import ConfigError
 
 runner = CliRunner()

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from xner.cli.bundle_commands import describe
 from xner.cli.main import app
-from xner.runtime.bundle import (
+from xner.runtime.bundles.bundle import (
     AlignerSettings,
     Bundle,
     BundleError,
@@ -499,9 +499,9 @@ def _sweep_places(manifest: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def _engine(name: str) -> Callable[[Bundle], Any]:
-    from xner.runtime.aligner import Aligner
-    from xner.runtime.tagger import Tagger
-    from xner.runtime.translator import Translator
+    from xner.runtime.engines.aligner import Aligner
+    from xner.runtime.engines.tagger import Tagger
+    from xner.runtime.engines.translator import Translator
 
     engines = {"translator": Translator, "tagger": Tagger, "aligner": Aligner}
     return lambda bundle: engines[name](bundle, device="cpu", intra_threads=1)
@@ -663,7 +663,7 @@ def test_the_tiny_bundle_with_an_empty_file_list_no_longer_verifies(
     result = run_cli_torch_free(["verify", str(root)])
     assert result.returncode == 1
     assert "aligner/model.onnx.data: not listed in manifest.json" in result.stderr
-    from xner.runtime.aligner import Aligner
+    from xner.runtime.engines.aligner import Aligner
 
     with pytest.raises(BundleError, match="aligner/model.onnx.data: not listed"):
         Aligner(root, device="cpu")

@@ -12,9 +12,9 @@ from test_bundle_archive import FILES, make_bundle
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime import bundle_store
-from xner.runtime.bundle_archive import pack_bundle
-from xner.runtime.bundle_store import ENV_VAR, list_bundles, resolve_bundle
+from xner.runtime.bundles import store as bundle_store
+from xner.runtime.bundles.archive import pack_bundle
+from xner.runtime.bundles.store import ENV_VAR, list_bundles, resolve_bundle
 from xner.runtime.errors import ConfigError
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ import platform
 import numpy as np
 from torchfree import run_cli_torch_free
 
-from xner.runtime import engine
-from xner.runtime.engine import EngineOptions, run_encoder
+from xner.runtime.engines import options as engine
+from xner.runtime.engines.options import EngineOptions, run_encoder
 
 
 def test_doctor_json_lists_versions_providers_and_threads() -> None:
@@ -45,7 +45,7 @@ def test_length_batches_respect_both_limits_and_cover_every_input() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from xner.runtime.engine import length_batches
+    from xner.runtime.engines.options import length_batches
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(st.integers(0, 60), max_size=80), st.integers(1, 16), st.integers(1, 300))
@@ -64,7 +64,7 @@ def test_length_batches_respect_both_limits_and_cover_every_input() -> None:
 def test_devices_are_validated() -> None:
     import pytest
 
-    from xner.runtime.engine import choose_device, resolve_device_name
+    from xner.runtime.engines.options import choose_device, resolve_device_name
     from xner.runtime.errors import ConfigError
 
     assert resolve_device_name("cuda:1") == ("cuda", 1)

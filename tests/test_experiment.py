@@ -15,10 +15,12 @@ from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.engine_set import Engines
+from xner.runtime.engines.options import EngineOptions
+from xner.runtime.engines.tagger import Tagger, tag_sentences
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import evaluate
-from xner.runtime.experiment import (
+from xner.runtime.experiment.run import (
     CSV_COLUMNS,
     MODEL_TRANSFER,
     RESULT_FILES,
@@ -26,10 +28,8 @@ from xner.runtime.experiment import (
     experiment_methods,
     run_experiment,
 )
-from xner.runtime.formats import read_sentences
-from xner.runtime.pipelines.engines import Engines
+from xner.runtime.files.formats import read_sentences
 from xner.runtime.pipelines.translate_test import translate_test
-from xner.runtime.tagger import Tagger, tag_sentences
 
 LANGS = ["hau", "yor", "swa"]
 METHODS = ["heuristic", "ngram", "ngram-exact", MODEL_TRANSFER]

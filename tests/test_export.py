@@ -19,7 +19,7 @@ from xner.export.options import ExportError, ExportOptions, TaggerSpec, Validati
 from xner.export.probes import load_probes, parse_probes
 from xner.export.recipe import load_recipe
 from xner.export.tiny import LABELS
-from xner.runtime.bundle import Bundle, sha256_file
+from xner.runtime.bundles.bundle import Bundle, sha256_file
 from xner.runtime.errors import ConfigError, InputError
 
 ROOT = Path(__file__).resolve().parents[1]

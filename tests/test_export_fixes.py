@@ -26,7 +26,7 @@ from xner.export.options import (
     ValidationOptions,
 )
 from xner.export.recipe import load_recipe
-from xner.runtime.bundle import Bundle
+from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

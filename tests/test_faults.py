@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from xner.runtime.atomic import atomic_write
 from xner.runtime.data import Sentence
-from xner.runtime.formats import read_sentences, write_sentences
-from xner.runtime.resumable import Checkpoint, CommittedOutput, partial_path, progress_path
+from xner.runtime.files.atomic import atomic_write
+from xner.runtime.files.formats import read_sentences, write_sentences
+from xner.runtime.jobs.resume import Checkpoint, CommittedOutput, partial_path, progress_path
 
 resource = pytest.importorskip("resource", reason="RLIMIT_FSIZE is POSIX only")
 

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.alignio import MAX_INDEX, parse_pharaoh, read_alignments
+from xner.runtime.alignment.pharaoh import MAX_INDEX, parse_pharaoh, read_alignments
 from xner.runtime.data import Alignment, Span
 from xner.runtime.errors import XnerError
-from xner.runtime.formats import read_sentences
+from xner.runtime.files.formats import read_sentences
 from xner.runtime.projection import ProjectionItem, available_methods, project_batch
 
 FUZZ = fuzz_settings(40)

@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from xner.cli.app import _Formatter
 from xner.cli.main import app
-from xner.runtime.alignio import MAX_INDEX, parse_pharaoh, read_alignments
+from xner.runtime.alignment.pharaoh import MAX_INDEX, parse_pharaoh, read_alignments
 from xner.runtime.errors import InputError
-from xner.runtime.formats import read_sentences, resolve_format
-from xner.runtime.io import STDIN_NOTICE, iter_lines, parse_json, source_name
+from xner.runtime.files.formats import read_sentences, resolve_format
+from xner.runtime.files.io import STDIN_NOTICE, iter_lines, parse_json, source_name
 
 runner = CliRunner()
 DEEP = "[" * 100_000
@@ -88,10 +88,10 @@ def test_other_untrusted_json_goes_through_the_same_helper(tmp_path: Path, text:
     """The manifest of a bundle folder, of a bundle archive, and a resume sidecar."""
     import tarfile
 
-    from xner.runtime.bundle import read_manifest
-    from xner.runtime.bundle_archive import unpack_bundle
+    from xner.runtime.bundles.archive import unpack_bundle
+    from xner.runtime.bundles.bundle import read_manifest
     from xner.runtime.errors import XnerError
-    from xner.runtime.resumable import CommittedOutput, progress_path
+    from xner.runtime.jobs.resume import CommittedOutput, progress_path
 
     bundle = tmp_path / "bundle"
     bundle.mkdir()

@@ -15,8 +15,7 @@ from conftest import SHARED_DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xner.runtime import formats
-from xner.runtime.alignio import (
+from xner.runtime.alignment.pharaoh import (
     check_alignment,
     clip_alignment,
     format_pharaoh,
@@ -26,7 +25,8 @@ from xner.runtime.alignio import (
 )
 from xner.runtime.data import Alignment, Sentence
 from xner.runtime.errors import ConfigError, InputError
-from xner.runtime.formats import (
+from xner.runtime.files import formats
+from xner.runtime.files.formats import (
     convert,
     read_conll,
     read_sentences,
@@ -35,7 +35,7 @@ from xner.runtime.formats import (
     resolve_format,
     write_sentences,
 )
-from xner.runtime.io import iter_lines
+from xner.runtime.files.io import iter_lines
 
 CONLL_FILES = sorted(str(p.relative_to(SHARED_DATA)) for p in SHARED_DATA.glob("**/*.conll")) or [
     "masakhaner2/yor.dev.conll"

@@ -1,4 +1,5 @@
-"""The file-level projection job (xner.runtime.jobs): chunked projection, same results and order.
+"""The file-level projection job (xner.runtime.jobs.projection_files): chunked projection, same
+results and order.
 
 The job projects ``CHUNK_SIZE`` sentences per batched call; these tests shrink the chunk so that
 the six example sentences span several chunks.
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from xner.runtime import jobs
-from xner.runtime.alignio import read_alignments
+from xner.runtime.alignment.pharaoh import read_alignments
 from xner.runtime.errors import InputError
-from xner.runtime.formats import read_sentences
+from xner.runtime.files.formats import read_sentences
+from xner.runtime.jobs import projection_files as jobs
 from xner.runtime.projection import project
 from xner.runtime.tags import spans_from_tags, tags_from_spans
 

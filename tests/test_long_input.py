@@ -23,13 +23,16 @@ import pytest
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime import aligner as aligner_module
-from xner.runtime.aligner import MAX_ALIGN_SUBWORDS, PairTooLong, subword_groups
-from xner.runtime.alignment_methods import extract_alignment
+from xner.runtime.alignment.methods import extract_alignment
 from xner.runtime.data import Sentence, Span
+from xner.runtime.engines import aligner as aligner_module
+from xner.runtime.engines.aligner import MAX_ALIGN_SUBWORDS, PairTooLong, subword_groups
+from xner.runtime.engines.tagger import _choose_windows, _subword_range, plan_windows
+from xner.runtime.engines.translator import split_for_length
 from xner.runtime.errors import InputError
-from xner.runtime.formats import read_sentences
-from xner.runtime.pipelines import Engines, run_translate_test, translate_test, translate_train
+from xner.runtime.files.formats import read_sentences
+from xner.runtime.jobs import run_translate_test
+from xner.runtime.pipelines import Engines, translate_test, translate_train
 from xner.runtime.pipelines.stages import (
     SEGMENT_CHARS,
     SEGMENT_WORDS,
@@ -38,9 +41,7 @@ from xner.runtime.pipelines.stages import (
     segment_words,
 )
 from xner.runtime.projection import Match
-from xner.runtime.tagger import _choose_windows, _subword_range, plan_windows
 from xner.runtime.tags import spans_from_tags, validate_tags
-from xner.runtime.translator import split_for_length
 
 PEAK_BOUND_MIB = 1536  # generous: the tiny bundle's runs peak at a few hundred MiB
 LINE_CHARS = 100_000

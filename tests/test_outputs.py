@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.aligner import Aligner
-from xner.runtime.atomic import atomic_write, check_output
-from xner.runtime.bundle import Bundle
+from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.engines.aligner import Aligner
+from xner.runtime.engines.tagger import Tagger
+from xner.runtime.engines.translator import Translator
 from xner.runtime.errors import InputError
-from xner.runtime.pipelines import run_translate_test  # noqa: F401  (imported before patching)
-from xner.runtime.resumable import Checkpoint, CommittedOutput
-from xner.runtime.tagger import Tagger
-from xner.runtime.translator import Translator
+from xner.runtime.files.atomic import atomic_write, check_output
+from xner.runtime.jobs import run_translate_test  # noqa: F401  (imported before patching)
+from xner.runtime.jobs.resume import Checkpoint, CommittedOutput
 
 runner = CliRunner()
 ROOT_SEES_ALL = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -18,25 +18,23 @@ from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.aligner import AlignmentResult
 from xner.runtime.data import Sentence, Span
+from xner.runtime.engines.aligner import AlignmentResult
+from xner.runtime.engines.translator import Translation
 from xner.runtime.errors import InputError
 from xner.runtime.evaluate import evaluate
-from xner.runtime.formats import read_sentences, write_sentences
+from xner.runtime.files.formats import read_sentences, write_sentences
+from xner.runtime.jobs import run_model_transfer, run_translate_test, run_translate_train
 from xner.runtime.pipelines import (
     Engines,
     TranslateTestResult,
     model_transfer,
-    run_model_transfer,
-    run_translate_test,
-    run_translate_train,
     translate_test,
     translate_train,
 )
 from xner.runtime.pipelines.stages import join_words, project_chunk, project_spans
 from xner.runtime.tags import spans_from_tags, validate_tags
 from xner.runtime.tokenize import word_tokenize
-from xner.runtime.translator import Translation
 
 THREADS = ["--intra-threads", "1", "--skip-verify"]
 

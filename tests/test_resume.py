@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from xner.runtime.data import Sentence
+from xner.runtime.engines.translator import Translation, Translator
 from xner.runtime.errors import ConfigError, InputError
-from xner.runtime.formats import read_sentences, write_sentences
-from xner.runtime.pipelines import Engines, run_model_transfer, run_translate_test
-from xner.runtime.resumable import Checkpoint, CommittedOutput, partial_path, progress_path
-from xner.runtime.translator import Translation, Translator
+from xner.runtime.files.formats import read_sentences, write_sentences
+from xner.runtime.jobs import run_model_transfer, run_translate_test
+from xner.runtime.jobs.resume import Checkpoint, CommittedOutput, partial_path, progress_path
+from xner.runtime.pipelines import Engines
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +309,7 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-from xner.runtime import resumable
+from xner.runtime.jobs import resume as resumable
 
 Out = resumable.CommittedOutput
 if point == "start":  # the partial files and the first sidecar exist, nothing is done
@@ -322,7 +323,7 @@ if point == "start":  # the partial files and the first sidecar exist, nothing i
 elif point == "engine":  # while an engine works on a chunk
     import importlib
 
-    module, cls, method = engine.split(".")
+    module, cls, method = engine.rsplit(".", 2)
     owner = getattr(importlib.import_module("xner.runtime." + module), cls)
     real = getattr(owner, method)
 
@@ -366,11 +367,11 @@ KILL_POINTS = {  # point -> which call kills (the sidecar is written once at sta
     "commit": 3,
     "finish": 1,
 }
-TRANSLATE = "translator.Translator.translate"
+TRANSLATE = "engines.translator.Translator.translate"
 RESUMABLE = {
     "translate-test": (["--lang", "hau"], TRANSLATE, True),
     "translate-train": (["--src-lang", "hau", "--tgt-lang", "eng"], TRANSLATE, True),
-    "tag": (["--lang", "hau"], "tagger.Tagger.tag", False),
+    "tag": (["--lang", "hau"], "engines.tagger.Tagger.tag", False),
 }  # fmt: skip
 
 
@@ -431,8 +432,8 @@ def test_kill_at_five_points_then_resume(name, tiny_bundle, hausa, tmp_path) -> 
 
 @pytest.mark.slow
 def test_resume_refuses_another_compute_type_or_device(tiny_bundle, hausa, tmp_path, monkeypatch):
-    from xner.runtime.engine import EngineOptions
-    from xner.runtime.pipelines import engines as engines_module
+    from xner.runtime.engines.options import EngineOptions
+    from xner.runtime.engines import engine_set as engines_module
 
     source = tmp_path / "in.conll"
     write_sentences(itertools.islice(read_sentences(hausa), 12), source)

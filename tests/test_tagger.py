@@ -20,12 +20,13 @@ from torchfree import run_cli_torch_free, run_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.bundle import Bundle, BundleError, read_manifest
+from xner.runtime.bundles.bundle import Bundle, BundleError, read_manifest
 from xner.runtime.data import Span
+from xner.runtime.engines.tagger import Tagger, TagResult, plan_windows
 from xner.runtime.errors import ConfigError
-from xner.runtime.formats import read_sentences
-from xner.runtime.pipelines import Engines, run_model_transfer
-from xner.runtime.tagger import Tagger, TagResult, plan_windows
+from xner.runtime.files.formats import read_sentences
+from xner.runtime.jobs import run_model_transfer
+from xner.runtime.pipelines import Engines
 from xner.runtime.tags import ignore_labels, validate_tags
 
 MASAKHANER = ("hau", "swa", "yor", "ibo", "zul")
@@ -93,7 +94,7 @@ def reference(tiny_models, parity_sentences) -> list[np.ndarray | None]:
 
 ENGINE_CODE = """
 import json, sys
-from xner.runtime.tagger import Tagger
+from xner.runtime.engines.tagger import Tagger
 job = json.load(sys.stdin)
 out = {}
 for name in ("fp32", "int8"):

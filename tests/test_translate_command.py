@@ -12,7 +12,7 @@ from fixtures_models import tiny_bundle, tiny_bundle_fp32, tiny_models  # noqa: 
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.bundle import Bundle
+from xner.runtime.bundles.bundle import Bundle
 
 SOURCE = "Shehu Gusau\n\nta duniya WA\n"
 COMMON = ["--src-lang", "hau", "--tgt-lang", "eng", "--intra-threads", "1", "--skip-verify"]
@@ -42,7 +42,9 @@ def test_max_decoding_length_help_says_what_is_counted() -> None:
     text = _option_help("--max-decoding-length")
     assert "end token counted" in text and "target language code not" in text
     assert "retried once up to the model's limit" in text
-    assert "3 x source pieces + 10" in text  # the default limit, as runtime/translator.py says
+    assert (
+        "3 x source pieces + 10" in text
+    )  # the default limit, as runtime/engines/translator.py says
     assert "end token" in _option_help("--min-decoding-length")
     assert "jsonl" in _option_help("--to")
 

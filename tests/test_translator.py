@@ -15,10 +15,15 @@ from pathlib import Path
 import pytest
 from torchfree import run_cli_torch_free, run_torch_free
 
-from xner.runtime.bundle import Bundle
+from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.engines.translator import (
+    Translation,
+    Translator,
+    decoding_limit,
+    split_for_length,
+)
 from xner.runtime.errors import ConfigError, XnerError
-from xner.runtime.formats import read_conll
-from xner.runtime.translator import Translation, Translator, decoding_limit, split_for_length
+from xner.runtime.files.formats import read_conll
 
 SRC, TGT = "hau_Latn", "eng_Latn"
 N_PARITY = 30
@@ -27,7 +32,7 @@ FAST = {"device": "cpu", "intra_threads": 1}  # OpenMP spinning makes 0 (all cor
 
 ENGINE_SIDE = """
 import json, sys
-from xner.runtime.translator import Translator
+from xner.runtime.engines.translator import Translator
 job = json.loads(sys.stdin.read())
 out = {}
 for name in ("fp32", "int8"):

@@ -111,7 +111,7 @@ def test_offline_install_from_the_wheelhouse_runs_translate_test(
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    from xner.runtime.formats import read_sentences
+    from xner.runtime.files.formats import read_sentences
 
     made, gold = list(read_sentences(out)), list(read_sentences(GOLD))
     assert [s.tokens for s in made] == [s.tokens for s in gold]

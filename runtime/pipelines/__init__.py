@@ -12,36 +12,24 @@ Python API (lazy iterators of dataclasses; build the engines once and reuse them
   :func:`translate_train` (carry labelled sentences into another language),
   :func:`model_transfer` (the baseline: tag the text directly); results
   :class:`TranslateTestResult` / :class:`TranslateTrainResult`.
-- File jobs behind the CLI, resumable after a crash (:mod:`xner.runtime.resumable`):
-  :func:`run_translate_test`, :func:`run_translate_train`, :func:`run_model_transfer`, which
-  return a :class:`RunSummary`.
+
+The file jobs behind the CLI (resumable, with progress and a summary) are in
+:mod:`xner.runtime.jobs`.
 """
 
 from __future__ import annotations
 
-from xner.runtime.pipelines.engines import Engines
-from xner.runtime.pipelines.jobs import (
-    ON_ERROR,
-    run_model_transfer,
-    run_translate_test,
-    run_translate_train,
-)
+from xner.runtime.engines.engine_set import Engines
 from xner.runtime.pipelines.results import TranslateTestResult, TranslateTrainResult
-from xner.runtime.pipelines.summary import RunSummary
 from xner.runtime.pipelines.translate_test import ENGLISH, model_transfer, translate_test
 from xner.runtime.pipelines.translate_train import translate_train
 
 __all__ = [
     "ENGLISH",
-    "ON_ERROR",
     "Engines",
-    "RunSummary",
     "TranslateTestResult",
     "TranslateTrainResult",
     "model_transfer",
-    "run_model_transfer",
-    "run_translate_test",
-    "run_translate_train",
     "translate_test",
     "translate_train",
 ]

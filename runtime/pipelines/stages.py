@@ -10,14 +10,15 @@ per chunk), catching only the ``ValueError`` of a sentence whose inputs are out 
 **Long sentences.** A sentence of more than :data:`SEGMENT_WORDS` words or
 :data:`SEGMENT_CHARS` characters (a document pasted as one line) is cut into *segments*
 (:func:`segment_words`): after sentence-final punctuation, else clause punctuation, else between
-any two words (the translator's :data:`~xner.runtime.translator.SPLIT_LEVELS`, read on the
+any two words (the translator's :data:`~xner.runtime.engines.translator.SPLIT_LEVELS`, read on the
 words), never inside a protected span (translate-train's entities). Each segment goes through
 translation, tagging, alignment and projection as a sentence of its own, in the same batched
 engine calls as the chunk's other sentences (:class:`Segments`), and :func:`join_segments` puts
 the pieces back together: one result per input sentence, with its own words one to one. So no
 engine ever sees more than one segment at a time, and the alignment's similarity matrices stay
 small (the aligner also refuses pairs beyond
-:data:`~xner.runtime.aligner.MAX_ALIGN_SUBWORDS`): the memory a sentence needs grows linearly
+:data:`~xner.runtime.engines.aligner.MAX_ALIGN_SUBWORDS`): the memory a sentence needs grows
+linearly
 with its length. A segment that fails makes its sentence fail (``"words 201-400: ..."``).
 """
 
@@ -31,14 +32,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from xner.runtime.bundle import BundleError
+from xner.runtime.bundles.bundle import BundleError
 from xner.runtime.data import Sentence, Span
+from xner.runtime.engines.translator import SPLIT_LEVELS, pack_spans
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.languages import get_language
 from xner.runtime.projection import Match, ProjectionItem, match_entities_batch, project_batch
 from xner.runtime.projection.registry import method_info, resolve_options
 from xner.runtime.tokenize import detokenize
-from xner.runtime.translator import SPLIT_LEVELS, pack_spans
 
 logger = logging.getLogger("xner")
 
@@ -132,9 +133,11 @@ def segment_words(
 
     One range ``(0, n)`` when the sentence fits. Otherwise cuts fall after sentence-final
     punctuation, then clause punctuation, then between any two words (the translator's
-    :data:`~xner.runtime.translator.SPLIT_LEVELS`, matched on the words joined by spaces: a cut
+    :data:`~xner.runtime.engines.translator.SPLIT_LEVELS`, matched on the words joined by spaces: a
+    cut
     lies where a match ends at the start of a word), and consecutive pieces are packed greedily
-    (:func:`~xner.runtime.translator.pack_spans`, the translator's own algorithm). No cut falls
+    (:func:`~xner.runtime.engines.translator.pack_spans`, the translator's own algorithm). No cut
+    falls
     inside a ``protect`` span; a word or protected span longer than a segment forms one alone.
     """
     n = len(words)

@@ -25,7 +25,7 @@ original words and projected like a sentence (in the chunk's batched engine call
 pieces are joined: the result still has one tag per original word, and ``segments`` says how
 many parts there were. Memory therefore grows linearly with a sentence's length: no engine input
 and no similarity matrix is larger than a segment's (the aligner's cap,
-:data:`~xner.runtime.aligner.MAX_ALIGN_SUBWORDS`, keeps one pair's extraction under about
+:data:`~xner.runtime.engines.aligner.MAX_ALIGN_SUBWORDS`, keeps one pair's extraction under about
 160 MiB). A segment that fails fails its sentence, reported with its words
 (``"words 201-400: ..."``). Model transfer tags a long sentence whole: the tagger windows it, in
 memory linear in its length.
@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from xner.runtime.bundle import Bundle
+from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence
-from xner.runtime.engine import EngineOptions, chunked
+from xner.runtime.engines.engine_set import Engines
+from xner.runtime.engines.options import EngineOptions, chunked
 from xner.runtime.languages import resolve_language
-from xner.runtime.pipelines.engines import Engines
 from xner.runtime.pipelines.results import TranslateTestResult
 from xner.runtime.pipelines.stages import (
     Segments,

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from xner.runtime.data import Sentence, Span
-from xner.runtime.engine import EngineOptions, chunked
+from xner.runtime.engines.engine_set import Engines
+from xner.runtime.engines.options import EngineOptions, chunked
 from xner.runtime.errors import InputError
 from xner.runtime.languages import resolve_language
-from xner.runtime.pipelines.engines import Engines
 from xner.runtime.pipelines.results import TranslateTrainResult
 from xner.runtime.pipelines.stages import (
     Segments,

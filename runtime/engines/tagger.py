@@ -23,7 +23,8 @@ single word with more subwords than a window (a giant URL, say) keeps its first 
 (its label comes from the first one anyway); that is logged as a warning.
 
 Batching: the sequences of many sentences (every window of a long one) are grouped by
-:func:`xner.runtime.engine.length_batches`, padded with the model's ``pad_id`` (XLM-R computes
+:func:`xner.runtime.engines.options.length_batches`, padded with the model's ``pad_id`` (XLM-R
+computes
 positions from ``input_ids != pad_id``, so the padding id matters), run, and split back.
 """
 
@@ -38,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from xner.runtime.bundle import Bundle, BundleError
+from xner.runtime.bundles.bundle import Bundle, BundleError
 from xner.runtime.data import Sentence, Span
-from xner.runtime.engine import (
+from xner.runtime.engines.options import (
     ENCODER_INPUTS,
     EngineOptions,
     chunked,
@@ -87,9 +88,10 @@ class _Plan:
 class Tagger:
     """Named entity tagger over the bundle's tagger component (ONNX Runtime + ``tokenizers``).
 
-    ``bundle``: a loaded :class:`~xner.runtime.bundle.Bundle` or the path of one (loaded with
+    ``bundle``: a loaded :class:`~xner.runtime.bundles.bundle.Bundle` or the path of one (loaded
+    with
     ``verify``: SHA-256 of every file when true, sizes only when false).
-    ``options``: engine settings (:class:`~xner.runtime.engine.EngineOptions`); keyword
+    ``options``: engine settings (:class:`~xner.runtime.engines.options.EngineOptions`); keyword
     ``knobs`` override its fields (``Tagger(b, device="cpu", intra_threads=2)``). Used here:
     ``device``, ``intra_threads``, ``inter_threads``, ``max_batch_size`` (sequences per batch;
     a long sentence gives one per window) and ``max_batch_tokens``; ``compute_type`` is ignored

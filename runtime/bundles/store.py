@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xner.runtime.bundle import (
+from xner.runtime.bundles.bundle import (
     MANIFEST,
     Bundle,
     BundleError,

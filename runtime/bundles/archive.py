@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from xner.runtime.atomic import check_output, keep_mode
-from xner.runtime.bundle import (
+from xner.runtime.bundles.bundle import (
     MANIFEST,
     Bundle,
     BundleError,
@@ -42,7 +41,8 @@ from xner.runtime.bundle import (
     read_manifest,
 )
 from xner.runtime.errors import ConfigError, XnerError
-from xner.runtime.io import JsonError, load_json
+from xner.runtime.files.atomic import check_output, keep_mode
+from xner.runtime.files.io import JsonError, load_json
 
 logger = logging.getLogger("xner")
 
@@ -454,7 +454,7 @@ def unpack_bundle(
     """Unpack ``archive`` (a file or the first of its parts) into the folder ``out``.
 
     Without ``out`` the bundle is installed in ``install_dir`` (default: the per-user folder,
-    :func:`xner.runtime.bundle_store.user_bundles_dir`) under the manifest's ``name`` or the
+    :func:`xner.runtime.bundles.store.user_bundles_dir`) under the manifest's ``name`` or the
     archive's stem. An existing ``out`` is replaced only with ``force``. Raises
     :class:`ArchiveError` for any archive that is not exactly the bundle its manifest describes;
     then nothing is left behind.
@@ -528,7 +528,7 @@ def _target(
 ) -> Path:
     if out is not None:
         return Path(out)
-    from xner.runtime.bundle_store import user_bundles_dir
+    from xner.runtime.bundles.store import user_bundles_dir
 
     name = manifest.get("name")
     if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)):

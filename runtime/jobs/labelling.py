@@ -2,7 +2,7 @@
 
 Each job reads its input lazily (a file of any size is never loaded whole), runs the pipeline
 ``chunk_size`` sentences at a time and writes the output, and the ``explain`` records, in
-committed chunks (:mod:`xner.runtime.resumable`): a job that is killed continues with
+committed chunks (:mod:`xner.runtime.jobs.resume`): a job that is killed continues with
 ``resume=True`` where it stopped, with no sentence lost or duplicated and the input order kept.
 
 **Failed sentences** (an empty translation, an engine failure on that sentence, a sentence the
@@ -15,7 +15,7 @@ output format cannot hold) are reported with their ``FILE:LINE`` and handled by 
   entities are not entities): leave it out and log a warning;
 - ``"fail"``: stop with ``FILE:LINE: problem``; what is committed stays resumable.
 
-Failures are counted in the :class:`~xner.runtime.pipelines.summary.RunSummary` either way.
+Failures are counted in the :class:`~xner.runtime.jobs.summary.RunSummary` either way.
 
 **Evaluation** (translate-test, model transfer): ``gold`` names a file of gold-tagged sentences
 in the input's order, or ``evaluate=True`` takes the gold tags from the input itself (CoNLL or
@@ -43,14 +43,14 @@ import os
 from collections.abc import Collection
 from typing import Any
 
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.engine_set import Engines, check_engine_settings
+from xner.runtime.engines.options import EngineOptions
 from xner.runtime.errors import ConfigError
-from xner.runtime.io import Source
+from xner.runtime.files.io import Source
+from xner.runtime.jobs.runner import ON_ERROR, Progress, execute, label_set, make_job
+from xner.runtime.jobs.summary import RunSummary
 from xner.runtime.languages import resolve_language
-from xner.runtime.pipelines.engines import Engines, check_engine_settings
-from xner.runtime.pipelines.runner import ON_ERROR, Progress, execute, label_set, make_job
 from xner.runtime.pipelines.stages import checked_labels, projection_method
-from xner.runtime.pipelines.summary import RunSummary
 from xner.runtime.pipelines.translate_test import EngineSource, model_transfer, translate_test
 from xner.runtime.pipelines.translate_train import translate_train
 

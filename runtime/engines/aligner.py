@@ -3,11 +3,12 @@
 :class:`Aligner` encodes each side of a sentence pair on its own (as SimAlign does: source and
 target are two separate sequences ``[CLS] subwords [SEP]``), runs the bundle's ONNX graph, drops
 the special tokens and hands the hidden states to
-:func:`xner.runtime.alignment_methods.extract_alignment`. The subword-to-word map comes from the
+:func:`xner.runtime.alignment.methods.extract_alignment`. The subword-to-word map comes from the
 very encoding the model receives (``Encoding.word_ids``).
 
 Batching: the sequences of many pairs (both sides, and every window of a long side) are grouped
-by :func:`xner.runtime.engine.length_batches`, padded with the model's ``pad_id``, run, and split
+by :func:`xner.runtime.engines.options.length_batches`, padded with the model's ``pad_id``, run,
+and split
 back per pair.
 
 Memory is bounded: a pair with more than :data:`MAX_ALIGN_SUBWORDS` subwords on a side is
@@ -35,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from xner.runtime.alignio import write_alignments
-from xner.runtime.alignment_methods import AlignmentOptions, extract_alignment, get_method
-from xner.runtime.bundle import Bundle, BundleError
+from xner.runtime.alignment.methods import AlignmentOptions, extract_alignment, get_method
+from xner.runtime.alignment.pharaoh import write_alignments
+from xner.runtime.bundles.bundle import Bundle, BundleError
 from xner.runtime.data import Alignment
-from xner.runtime.engine import (
+from xner.runtime.engines.options import (
     ENCODER_INPUTS,
     EngineOptions,
     chunked,
@@ -47,7 +48,7 @@ from xner.runtime.engine import (
     run_encoder,
 )
 from xner.runtime.errors import ConfigError, InputError, XnerError
-from xner.runtime.io import Source, check_readable, iter_lines, source_name
+from xner.runtime.files.io import Source, check_readable, iter_lines, source_name
 
 __all__ = [
     "GROUP_SUBWORDS",
@@ -130,9 +131,10 @@ class _Side:
 class Aligner:
     """Word aligner over the bundle's aligner component (ONNX Runtime + ``tokenizers``).
 
-    ``bundle``: a loaded :class:`~xner.runtime.bundle.Bundle` or the path of one (loaded with
+    ``bundle``: a loaded :class:`~xner.runtime.bundles.bundle.Bundle` or the path of one (loaded
+    with
     ``verify``: SHA-256 of every file when true, sizes only when false).
-    ``options``: engine settings (:class:`~xner.runtime.engine.EngineOptions`); keyword
+    ``options``: engine settings (:class:`~xner.runtime.engines.options.EngineOptions`); keyword
     ``knobs`` override its fields (``Aligner(b, device="cpu", intra_threads=2)``). Used here:
     ``device``, ``intra_threads``, ``inter_threads``, ``max_batch_size`` (sequences per batch;
     each pair gives at least two) and ``max_batch_tokens``; ``compute_type`` is ignored (the

@@ -1,4 +1,4 @@
-"""The loop behind the file jobs of :mod:`xner.runtime.pipelines.jobs`: checks, resumable
+"""The loop behind the file jobs of :mod:`xner.runtime.jobs.labelling`: checks, resumable
 output, failed sentences, evaluation (see that module for the behaviour)."""
 
 from __future__ import annotations
@@ -17,28 +17,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.atomic import SPACE_ERRNOS, atomic_write, check_output
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.evaluate import EvaluationResult, Evaluator
-from xner.runtime.formats import read_sentences, resolve_format, write_sentences
-from xner.runtime.io import Source, check_readable, is_stream, source_name
-from xner.runtime.pipelines.stages import checked_chunk_size
-from xner.runtime.pipelines.summary import RunSummary, merged
-from xner.runtime.resumable import (
+from xner.runtime.files.atomic import SPACE_ERRNOS, atomic_write, check_output
+from xner.runtime.files.formats import read_sentences, resolve_format, write_sentences
+from xner.runtime.files.io import Source, check_readable, is_stream, source_name
+from xner.runtime.jobs.resume import (
     Checkpoint,
     CommittedOutput,
     InputDigest,
     partial_path,
     progress_path,
 )
+from xner.runtime.jobs.summary import RunSummary, merged
+from xner.runtime.pipelines.stages import checked_chunk_size
 
 __all__ = ["ON_ERROR", "Job", "execute", "label_set", "make_job"]
 
 logger = logging.getLogger("xner")
 
 ON_ERROR = ("copy-O", "skip", "fail")
-"""What to do with a sentence that cannot be labelled (:mod:`xner.runtime.pipelines.jobs`)."""
+"""What to do with a sentence that cannot be labelled (:mod:`xner.runtime.jobs.labelling`)."""
 
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
 

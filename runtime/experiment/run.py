@@ -47,13 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from xner.runtime.alignment_methods import get_method
-from xner.runtime.bundle import Bundle
+from xner.runtime.alignment.methods import get_method
+from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence
-from xner.runtime.engine import EngineOptions
+from xner.runtime.engines.options import EngineOptions
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.evaluate import Evaluator
-from xner.runtime.experiment_report import (
+from xner.runtime.experiment.report import (
     CSV_COLUMNS,
     RESULT_FILES,
     ExperimentCell,
@@ -61,7 +61,7 @@ from xner.runtime.experiment_report import (
     write_chart,
     write_tables,
 )
-from xner.runtime.formats import read_sentences
+from xner.runtime.files.formats import read_sentences
 from xner.runtime.languages import check_supported, resolve_language
 from xner.runtime.pipelines import Engines, TranslateTestResult, model_transfer, translate_test
 from xner.runtime.pipelines.stages import project_spans

@@ -26,7 +26,7 @@ from typing import IO, Any, TextIO
 
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
-from xner.runtime.io import (
+from xner.runtime.files.io import (
     Source,
     check_readable,
     is_stream,

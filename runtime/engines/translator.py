@@ -27,10 +27,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from xner.runtime.bundle import Bundle, TranslatorSettings
-from xner.runtime.engine import EngineOptions, choose_device, chunked, length_batches, trim_heap
+from xner.runtime.bundles.bundle import Bundle, TranslatorSettings
+from xner.runtime.engines.options import (
+    EngineOptions,
+    choose_device,
+    chunked,
+    length_batches,
+    trim_heap,
+)
 from xner.runtime.errors import ConfigError, XnerError, unknown_choice
-from xner.runtime.io import check_readable, iter_lines, open_output
+from xner.runtime.files.io import check_readable, iter_lines, open_output
 from xner.runtime.languages import check_supported, get_language
 
 logger = logging.getLogger("xner")

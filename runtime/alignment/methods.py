@@ -21,7 +21,8 @@ with ``tracemalloc`` on 2048 x 2048 float32 vectors, ``argmax`` peaks at about 9
 ``itermax`` at 29 (33 with distortion: float64 weights), ``softmax`` at 31 and ``match`` at 22
 (its assignment keeps one float64 cost matrix and ``O(m + n)`` vectors; its time grows as
 ``O(min(m, n)^2 max(m, n))``). The aligner caps both sides
-(:data:`~xner.runtime.aligner.MAX_ALIGN_SUBWORDS`, 2048 subwords), so one extraction stays under
+(:data:`~xner.runtime.engines.aligner.MAX_ALIGN_SUBWORDS`, 2048 subwords), so one extraction stays
+under
 about 160 MiB.
 """
 

@@ -17,14 +17,15 @@ For an output ``OUT`` (and any companion files, such as the ``--explain`` file `
 
 Without ``resume`` an existing sidecar is an error that tells the user to pass ``--resume`` or
 ``--force`` (``force`` starts over). ``resume`` without a sidecar starts from the beginning.
-:meth:`CommittedOutput.check` makes all these checks (and :func:`~xner.runtime.atomic.check_output`
+:meth:`CommittedOutput.check` makes all these checks (and
+:func:`~xner.runtime.files.atomic.check_output`
 on every file) without creating anything, so that a job can fail before it loads a model.
 
 A kill at any point leaves a state the next ``resume`` continues from: a kill while a chunk is
 appended leaves bytes past the committed size (dropped); a kill while the sidecar is written
 leaves ``OUT.progress.json.tmp`` (removed) and the previous sidecar; a kill while the files are
 renamed leaves a sidecar marked finished (the renames are completed). A full disk while
-appending raises :class:`OSError` naming ``OUT`` (:func:`~xner.runtime.atomic.out_of_space`);
+appending raises :class:`OSError` naming ``OUT`` (:func:`~xner.runtime.files.atomic.out_of_space`);
 what is committed stays resumable.
 """
 
@@ -40,16 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from xner.runtime.atomic import (
+from xner.runtime.data import Sentence
+from xner.runtime.errors import ConfigError
+from xner.runtime.files.atomic import (
     SPACE_ERRNOS,
     atomic_write,
     check_output,
     keep_mode,
     out_of_space,
 )
-from xner.runtime.data import Sentence
-from xner.runtime.errors import ConfigError
-from xner.runtime.io import JsonError, load_json
+from xner.runtime.files.io import JsonError, load_json
 
 __all__ = [
     "Checkpoint",

@@ -15,13 +15,13 @@ import os
 from collections.abc import Collection
 from typing import Any
 
-from xner.runtime.aligner import Aligner
-from xner.runtime.alignment_methods import get_method
-from xner.runtime.bundle import Bundle
-from xner.runtime.engine import EngineOptions, choose_device
+from xner.runtime.alignment.methods import get_method
+from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.engines.aligner import Aligner
+from xner.runtime.engines.options import EngineOptions, choose_device
+from xner.runtime.engines.tagger import Tagger
+from xner.runtime.engines.translator import COMPUTE_TYPES, Translator
 from xner.runtime.errors import ConfigError, unknown_choice
-from xner.runtime.tagger import Tagger
-from xner.runtime.translator import COMPUTE_TYPES, Translator
 
 _DEFAULT_BEAM = inspect.signature(Translator).parameters["beam_size"].default
 _DEFAULT_ALIGN_METHOD = inspect.signature(Aligner).parameters["method"].default
@@ -33,11 +33,12 @@ __all__ = ["Engines", "check_engine_settings"]
 class Engines:
     """The translator, tagger and aligner of one bundle, each built on first use and then kept.
 
-    ``bundle``: a loaded :class:`~xner.runtime.bundle.Bundle` or the path of one (loaded once,
+    ``bundle``: a loaded :class:`~xner.runtime.bundles.bundle.Bundle` or the path of one (loaded
+    once,
     with ``verify``: SHA-256 of every file when true, sizes only when false). May be None when
     all the engines a pipeline needs are given ready.
     ``options``: engine settings shared by the three engines
-    (:class:`~xner.runtime.engine.EngineOptions`); keyword ``knobs`` override its fields
+    (:class:`~xner.runtime.engines.options.EngineOptions`); keyword ``knobs`` override its fields
     (``Engines(path, device="cpu", intra_threads=2)``).
     ``translator``, ``tagger``, ``aligner``: ready engines to use instead of building them.
     """
@@ -92,17 +93,17 @@ class Engines:
 
     @property
     def translator(self) -> Translator:
-        """The :class:`~xner.runtime.translator.Translator` (built on first use)."""
+        """The :class:`~xner.runtime.engines.translator.Translator` (built on first use)."""
         return self._get("translator", Translator)
 
     @property
     def tagger(self) -> Tagger:
-        """The :class:`~xner.runtime.tagger.Tagger` (built on first use)."""
+        """The :class:`~xner.runtime.engines.tagger.Tagger` (built on first use)."""
         return self._get("tagger", Tagger)
 
     @property
     def aligner(self) -> Aligner:
-        """The :class:`~xner.runtime.aligner.Aligner` (built on first use)."""
+        """The :class:`~xner.runtime.engines.aligner.Aligner` (built on first use)."""
         return self._get("aligner", Aligner)
 
     def options_of(self, name: str) -> EngineOptions:

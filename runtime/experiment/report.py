@@ -2,7 +2,7 @@
 
 :class:`ExperimentResult` holds one :class:`ExperimentCell` per language and method;
 :func:`write_tables` writes it as CSV, JSON and Markdown, :func:`write_chart` as a PNG of grouped
-bars (matplotlib, the ``plot`` extra). :mod:`xner.runtime.experiment` runs the grid.
+bars (matplotlib, the ``plot`` extra). :mod:`xner.runtime.experiment.run` runs the grid.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from xner.runtime.atomic import atomic_write
 from xner.runtime.evaluate import EvaluationResult
+from xner.runtime.files.atomic import atomic_write
 from xner.runtime.version import __version__
 
 logger = logging.getLogger("xner")

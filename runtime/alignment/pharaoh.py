@@ -19,7 +19,7 @@ import numpy as np
 
 from xner.runtime.data import Alignment
 from xner.runtime.errors import InputError
-from xner.runtime.io import Source, check_readable, iter_lines, open_output, source_name
+from xner.runtime.files.io import Source, check_readable, iter_lines, open_output, source_name
 
 __all__ = [
     "check_alignment",

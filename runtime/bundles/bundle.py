@@ -5,7 +5,8 @@ the one place that hashes and checks bundle files; the export side reuses :func:
 It is torch-free (json, hashlib, dataclasses only) and opens no network connection.
 
 The manifest is checked against one schema when it is read: the dataclasses below *are* the
-schema, read by the generic validator of :mod:`xner.runtime.schema` (types from the annotations,
+schema, read by the generic validator of :mod:`xner.runtime.bundles.schema` (types from the
+annotations,
 extra rules from each field's ``metadata``: ``min``, ``non_empty``, ``choices``, and
 ``bundle_path``: a path the engine opens, which must be one of the component's listed files).
 Adding a field to a settings class needs no new check code.
@@ -27,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Generic, TypeVar
 
+from xner.runtime.bundles.schema import BAD, build, shown
 from xner.runtime.errors import XnerError
-from xner.runtime.io import JsonError, load_json
-from xner.runtime.schema import BAD, build, shown
+from xner.runtime.files.io import JsonError, load_json
 
 FORMAT = "xner-bundle"
 FORMAT_VERSION = 1

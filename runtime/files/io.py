@@ -8,11 +8,12 @@ terminal, it says so once (a warning with ``notice=True``, which the CLI prints 
 ``xner: reading standard input ...``) instead of waiting silently. :func:`load_json` is the one
 place where untrusted JSON is decoded (:func:`parse_json` for a line of a file).
 
-Writers take a *target*: a path (written atomically by :func:`xner.runtime.atomic.atomic_write`),
+Writers take a *target*: a path (written atomically by
+:func:`xner.runtime.files.atomic.atomic_write`),
 ``"-"`` for standard output, or an open text stream (written as is, left open).
 
-The format-level code lives in :mod:`xner.runtime.formats` (CoNLL, JSON Lines, plain text, the
-format registry) and :mod:`xner.runtime.alignio` (Pharaoh / talp word alignments).
+The format-level code lives in :mod:`xner.runtime.files.formats` (CoNLL, JSON Lines, plain text, the
+format registry) and :mod:`xner.runtime.alignment.pharaoh` (Pharaoh / talp word alignments).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any, TextIO, Union
 
-from xner.runtime.atomic import atomic_write
 from xner.runtime.errors import InputError
+from xner.runtime.files.atomic import atomic_write
 
 Source = Union[str, "os.PathLike[str]", IO]
 """What a reader accepts: a path, ``"-"`` (standard input) or an open text or binary stream."""

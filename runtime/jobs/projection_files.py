@@ -14,12 +14,12 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from xner.runtime.alignio import check_alignment, clip_alignment, read_alignments
-from xner.runtime.atomic import check_output
+from xner.runtime.alignment.pharaoh import check_alignment, clip_alignment, read_alignments
 from xner.runtime.data import Alignment, Sentence, Span
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import EvaluationResult, evaluate
-from xner.runtime.formats import read_sentences, write_sentences
+from xner.runtime.files.atomic import check_output
+from xner.runtime.files.formats import read_sentences, write_sentences
 from xner.runtime.projection import ProjectionItem, project_batch
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
 

@@ -55,7 +55,8 @@ def score_alignments(
 
     ``possible`` holds the possible links of each pair, with or without the sure ones (``P`` is
     taken as ``sure | possible``); ``None`` means ``P = S``. Duplicate links count once. For
-    gold read with :func:`xner.runtime.alignio.read_alignments` pass ``a.sure()`` as sure and
+    gold read with :func:`xner.runtime.alignment.pharaoh.read_alignments` pass ``a.sure()`` as sure
+    and
     ``a.pairs`` as possible. F1 is ``2 * precision * recall / (precision + recall)``.
     """
     if len(predicted) != len(sure) or (possible is not None and len(possible) != len(sure)):
