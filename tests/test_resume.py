@@ -432,8 +432,8 @@ def test_kill_at_five_points_then_resume(name, tiny_bundle, hausa, tmp_path) -> 
 
 @pytest.mark.slow
 def test_resume_refuses_another_compute_type_or_device(tiny_bundle, hausa, tmp_path, monkeypatch):
-    from xner.runtime.engines.options import EngineOptions
     from xner.runtime.engines import engine_set as engines_module
+    from xner.runtime.engines.options import EngineOptions
 
     source = tmp_path / "in.conll"
     write_sentences(itertools.islice(read_sentences(hausa), 12), source)
