@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def export_bundle(options: ExportOptions) -> ExportResult:
             f"{'it' if len(clash) == 1 else 'them'}"
         )
     probes = load_probes(options.validation.probe)
-    exporters = {
+    exporters: dict[str, Callable[..., ComponentResult]] = {
         "translator": export_translator,
         "tagger": export_tagger,
         "aligner": export_aligner,

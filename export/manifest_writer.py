@@ -10,10 +10,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.bundles.bundle import FORMAT, FORMAT_VERSION, MANIFEST, file_entry
+from xner.runtime.bundles.bundle import (
+    COMPONENT_ENGINES,
+    COMPONENTS,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    file_entry,
+)
 from xner.runtime.version import __version__
-
-ENGINES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}
 
 
 @dataclass
@@ -35,7 +40,7 @@ class ComponentResult:
 def component_entry(root: Path, result: ComponentResult) -> dict[str, Any]:
     """The manifest object of a component, with size and SHA-256 of each of its files."""
     return {
-        "engine": ENGINES[result.name],
+        "engine": COMPONENT_ENGINES[result.name],
         "source": result.source,
         "settings": result.settings,
         "fidelity": result.fidelity,
@@ -45,7 +50,7 @@ def component_entry(root: Path, result: ComponentResult) -> dict[str, Any]:
 
 def build_manifest(components: dict[str, dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
     """The whole manifest (components in the order translator, tagger, aligner)."""
-    order = [name for name in ENGINES if name in components]
+    order = [name for name in COMPONENTS if name in components]
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xner.runtime.bundles.bundle import COMPONENTS
 from xner.runtime.errors import ConfigError, XnerError, unknown_choice
 
 TRANSLATOR_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
@@ -13,7 +14,8 @@ ONNX_QUANTIZATIONS = ("int8", "float32")
 ONNX_ALIASES = {"none": "float32"}
 """Old spellings of :data:`ONNX_QUANTIZATIONS`, still accepted (recipes, command lines)."""
 SCHEMES = ("auto", "IOB1", "IOB2", "BIOES", "IO")
-PARTS = ("translator", "tagger", "aligner")
+PARTS = COMPONENTS
+"""The parts an export can build: the bundle's components (one list, in runtime/bundles)."""
 
 
 class ExportError(XnerError):

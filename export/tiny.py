@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xner.export.probes import load_probes
+from xner.runtime.bundles.bundle import COMPONENTS
 
 LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 _CARD = (
@@ -77,11 +78,10 @@ def build_tiny_models(
     import torch
 
     shared = TinyDims(d_model, layers, heads, ffn, vocab_size, spm_vocab, max_positions)
-    names = ("translator", "tagger", "aligner")
-    unknown = sorted(set(dims or {}) - set(names))
+    unknown = sorted(set(dims or {}) - set(COMPONENTS))
     if unknown:
-        raise ValueError(f"dims for unknown models {unknown}; known: {', '.join(names)}")
-    per_model = {name: (dims or {}).get(name, shared) for name in names}
+        raise ValueError(f"dims for unknown models {unknown}; known: {', '.join(COMPONENTS)}")
+    per_model = {name: (dims or {}).get(name, shared) for name in COMPONENTS}
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     lines = list(corpus) if corpus is not None else [p.text for p in load_probes(None).sentences]

@@ -108,7 +108,7 @@ def _convert(model: str, revision: str | None, tokenizer: Any, out: Path, quanti
     """CTranslate2 conversion that takes the vocabulary from ``tokenizer``, not the checkpoint."""
     from ctranslate2.converters import TransformersConverter
 
-    class Converter(TransformersConverter):
+    class Converter(TransformersConverter):  # type: ignore[misc]  # ctranslate2 has no stubs
         def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any):
             return tokenizer
 

@@ -248,6 +248,10 @@ def check_supported(code: str, supported: Collection[str], *, what: str = "trans
     model lists verbatim (any case) is accepted even when it is not an NLLB-200 code, so that
     fine-tuned models with extra codes work. ``what``: the component named in the error message.
     Raises :class:`ConfigError` for an unknown language or one the model does not know.
+
+    Whether a *translator* knows a language is answered by
+    :func:`xner.runtime.engines.translator.translator_language` (which also maps NLLB codes to
+    an M2M100 model's ``__ha__`` tokens): ask it, not this list check.
     """
     by_fold = {item.casefold(): item for item in supported}
     if isinstance(code, str) and code.strip().casefold() in by_fold:

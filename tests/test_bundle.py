@@ -10,7 +10,13 @@ from fixtures_models import copy_bundle, tiny_bundle, tiny_models  # noqa: F401
 from handmade import FILES, write_bundle
 from torchfree import run_cli_torch_free, run_torch_free
 
-from xner.runtime.bundles.bundle import Bundle, BundleError, verify_bundle
+from xner.runtime.bundles.bundle import (
+    COMPONENT_ENGINES,
+    COMPONENTS,
+    Bundle,
+    BundleError,
+    verify_bundle,
+)
 
 # --------------------------------------------------------------------------- hand-made bundles
 
@@ -138,3 +144,19 @@ def test_info_shows_components_sizes_languages_and_fidelity(
     assert "int8_vs_fp32: label_agreement" in out and "quantized_vs_float32" in out
     as_json = run_cli_torch_free(["info", "--json", str(tiny_bundle)])
     assert json.loads(as_json.stdout)["format"] == "xner-bundle"
+
+
+def test_component_names_are_listed_once() -> None:
+    """The export's parts, the engine set's keywords and the manifest's components are the one
+    list of runtime/bundles/bundle.py."""
+    import inspect
+
+    from xner.export.manifest_writer import build_manifest
+    from xner.export.options import PARTS
+    from xner.runtime.engines.engine_set import Engines
+
+    assert PARTS is COMPONENTS and tuple(COMPONENT_ENGINES) == COMPONENTS
+    assert set(COMPONENTS) <= set(inspect.signature(Engines).parameters)
+    assert set(COMPONENT_ENGINES.values()) == {"ctranslate2", "onnxruntime"}
+    shuffled = {name: {"engine": COMPONENT_ENGINES[name]} for name in reversed(COMPONENTS)}
+    assert tuple(build_manifest(shuffled, [])["components"]) == COMPONENTS

@@ -25,8 +25,9 @@ from xner.runtime.data import Span
 from xner.runtime.engines.tagger import Tagger, TagResult, plan_windows
 from xner.runtime.errors import ConfigError
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.jobs import run_model_transfer
+from xner.runtime.jobs import FileJobConfig, run_model_transfer
 from xner.runtime.pipelines import Engines
+from xner.runtime.pipelines.configs import ModelTransferConfig
 from xner.runtime.tags import ignore_labels, validate_tags
 
 MASAKHANER = ("hau", "swa", "yor", "ibo", "zul")
@@ -393,7 +394,9 @@ def test_model_transfer_conll_to_jsonl(tmp_path: Path, shared_data: Path, fp32: 
         encoding="utf-8",
     )
     out = tmp_path / "tagged.jsonl"
-    summary = run_model_transfer(Engines(fp32.bundle, tagger=fp32), small, out, "ha", drop=["MISC"])
+    config = ModelTransferConfig("ha", frozenset({"MISC"}))
+    engines = Engines(fp32.bundle, tagger=fp32)
+    summary = run_model_transfer(engines, FileJobConfig(small, out), config)
     assert summary.written == len(gold)
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     expected = fp32.tag([s.tokens for s in gold])

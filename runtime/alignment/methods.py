@@ -66,7 +66,8 @@ def similarity(src_vectors: np.ndarray, tgt_vectors: np.ndarray) -> np.ndarray:
     and in float64 otherwise, so the numbers equal ``SentenceAligner.get_similarity``'s.
     """
     src, tgt = _pair_as_float(src_vectors, tgt_vectors)
-    return (_normalize_rows(src) @ _normalize_rows(tgt).T + 1.0) / 2.0
+    sim: np.ndarray = (_normalize_rows(src) @ _normalize_rows(tgt).T + 1.0) / 2.0
+    return sim
 
 
 def apply_distortion(sim: np.ndarray, ratio: float = 0.0) -> np.ndarray:
@@ -80,7 +81,8 @@ def apply_distortion(sim: np.ndarray, ratio: float = 0.0) -> np.ndarray:
     if m < 2 or n < 2 or ratio == 0.0:
         return sim
     offset = np.arange(n)[None, :] / float(n - 1) - np.arange(m)[:, None] / float(m - 1)
-    return np.multiply(sim, 1.0 - (offset**2) * ratio)
+    scaled: np.ndarray = np.multiply(sim, 1.0 - (offset**2) * ratio)
+    return scaled
 
 
 # --- extraction from a similarity matrix --------------------------------------------------------
@@ -122,8 +124,8 @@ def itermax_alignment(sim: np.ndarray, max_count: int = 2, alpha_ratio: float = 
         return links
     rows = np.arange(m)
     for _ in range(1, max_count):
-        free_rows = ~links.any(axis=1)
-        free_cols = ~links.any(axis=0)
+        free_rows: np.ndarray = ~np.any(links, axis=1)
+        free_cols: np.ndarray = ~np.any(links, axis=0)
         if not free_rows.any() or not free_cols.any():
             break
         free_x = free_rows.astype(np.float64)[:, None]
@@ -418,12 +420,14 @@ def _pair_as_float(
 def _normalize_rows(x: np.ndarray) -> np.ndarray:
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     norms[norms < 10 * np.finfo(norms.dtype).eps] = 1.0
-    return x / norms[:, None]
+    normalized: np.ndarray = x / norms[:, None]
+    return normalized
 
 
 def _softmax(scores: np.ndarray, axis: int) -> np.ndarray:
     shifted = np.exp(scores - scores.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
+    probabilities: np.ndarray = shifted / shifted.sum(axis=axis, keepdims=True)
+    return probabilities
 
 
 def _word_ids(ids: np.ndarray, length: int, n_words: int, side: str) -> np.ndarray:

@@ -93,4 +93,4 @@ def _as_set(links: Links) -> set[tuple[int, int]]:
     if not isinstance(raw, np.ndarray):
         raw = list(raw)
     arr = np.asarray(raw, dtype=np.int64).reshape(-1, 2)
-    return set(map(tuple, arr.tolist()))
+    return {(i, j) for i, j in arr.tolist()}

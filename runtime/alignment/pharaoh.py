@@ -10,16 +10,21 @@ and possible is sure.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator
-from typing import IO
 
 import numpy as np
 
 from xner.runtime.data import Alignment
 from xner.runtime.errors import InputError
-from xner.runtime.files.io import Source, check_readable, iter_lines, open_output, source_name
+from xner.runtime.files.io import (
+    Source,
+    Target,
+    check_readable,
+    iter_lines,
+    open_output,
+    source_name,
+)
 
 __all__ = [
     "check_alignment",
@@ -127,7 +132,7 @@ def _read_alignments(source: Source, one_indexed: bool) -> Iterator[Alignment]:
 
 def write_alignments(
     alignments: Iterable[Alignment],
-    target: str | os.PathLike[str] | IO,
+    target: Target,
     *,
     one_indexed: bool = False,
 ) -> int:

@@ -239,7 +239,7 @@ class _PartReader(io.RawIOBase):
         super().__init__()
         self.parts = parts
         self._index = 0
-        self._handle: IO[bytes] | None = open(parts[0], "rb")  # noqa: SIM115 - closed in close()
+        self._handle: io.BufferedReader | None = open(parts[0], "rb")  # noqa: SIM115 - closed in close()
 
     def readable(self) -> bool:
         return True
@@ -367,8 +367,9 @@ def pack_bundle(
             sink = zstandard.ZstdCompressor(level=level, threads=-1).stream_writer(
                 writer, closefd=False
             )
+        copying: dict[str, Any] = {"copybufsize": _CHUNK}  # TarFile's; tarfile.open's stub lacks it
         with tarfile.open(
-            fileobj=sink, mode="w|", bufsize=_CHUNK, format=tarfile.PAX_FORMAT, copybufsize=_CHUNK
+            fileobj=sink, mode="w|", bufsize=_CHUNK, format=tarfile.PAX_FORMAT, **copying
         ) as tar:
             tar.addfile(_member(MANIFEST, len(manifest_bytes), mtime), io.BytesIO(manifest_bytes))
             for entry in entries:
@@ -376,7 +377,7 @@ def pack_bundle(
                 with open(path, "rb") as handle:
                     reader = _HashingReader(handle, progress, total)
                     info = _member(entry.path, entry.size, os.fstat(handle.fileno()).st_mtime)
-                    tar.addfile(info, reader)  # type: ignore[arg-type]
+                    tar.addfile(info, reader)
                 if reader.digest.hexdigest() != entry.sha256:
                     raise BundleError(
                         root, [f"{entry.path}: SHA-256 does not match the manifest", "not packed"]

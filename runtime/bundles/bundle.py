@@ -35,7 +35,9 @@ from xner.runtime.files.io import JsonError, load_json
 FORMAT = "xner-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-COMPONENTS = ("translator", "tagger", "aligner")
+COMPONENT_ENGINES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}
+"""The components a bundle may hold, in manifest order, and the library each one runs on."""
+COMPONENTS = tuple(COMPONENT_ENGINES)
 MAX_MANIFEST_BYTES = 64 << 20  # real manifests are ~10 KB; refuse to parse a huge file
 _CHUNK = 1 << 20
 _MAX_PROBLEMS = 20  # a BundleError lists at most this many problems, then a count
@@ -468,7 +470,6 @@ class Component(Generic[S]):
 
 
 _SETTINGS = {"translator": TranslatorSettings, "tagger": TaggerSettings, "aligner": AlignerSettings}
-_ENGINES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}
 
 
 def _component(name: str, data: Any, root: Path, problems: list[str]) -> Component[Any] | None:
@@ -481,8 +482,10 @@ def _component(name: str, data: Any, root: Path, problems: list[str]) -> Compone
         settings = build(_SETTINGS[name], data["settings"], f"{where}.settings", found)
     if record is not BAD and not record.files:
         found.append(f"{where}.files: the {name} lists no files (re-export it)")
-    if record is not BAD and record.engine not in (None, _ENGINES[name]):
-        found.append(f"{where}.engine: expected {_ENGINES[name]!r}, got {shown(record.engine)}")
+    if record is not BAD and record.engine not in (None, COMPONENT_ENGINES[name]):
+        found.append(
+            f"{where}.engine: expected {COMPONENT_ENGINES[name]!r}, got {shown(record.engine)}"
+        )
     if record is not BAD and settings is not BAD and not found:
         found += _component_problems(name, record.files, settings)
     if found:
@@ -491,7 +494,7 @@ def _component(name: str, data: Any, root: Path, problems: list[str]) -> Compone
     return Component(
         name=name,
         root=root,
-        engine=record.engine or _ENGINES[name],
+        engine=record.engine or COMPONENT_ENGINES[name],
         source=record.source,
         settings=settings,
         fidelity=record.fidelity,

@@ -68,7 +68,7 @@ def _convert(value: Any, hint: Any, where: str, problems: list[str]) -> Any:
         if result is BAD:
             problems.append(f"{where}: expected {_describe(hint)}, got {shown(value)}")
         return result
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, where, problems)
     if origin is tuple:
         (item_hint, _ellipsis) = typing.get_args(hint)

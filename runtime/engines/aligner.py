@@ -12,7 +12,7 @@ and split
 back per pair.
 
 Memory is bounded: a pair with more than :data:`MAX_ALIGN_SUBWORDS` subwords on a side is
-refused with :class:`PairTooLong` (one line, ``FILE:LINE`` in :func:`align_files`; the pipelines
+refused with :class:`PairTooLong` (one line, ``FILE:LINE`` in ``xner align``; the pipelines
 catch it per sentence), so one similarity matrix holds at most 2048 x 2048 cells (under about
 160 MiB during extraction), and a chunk is encoded :data:`GROUP_SUBWORDS` subwords at a time.
 
@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import zip_longest
 from typing import Any
 
 import numpy as np
 
 from xner.runtime.alignment.methods import AlignmentOptions, extract_alignment, get_method
-from xner.runtime.alignment.pharaoh import write_alignments
 from xner.runtime.bundles.bundle import Bundle, BundleError
 from xner.runtime.data import Alignment
 from xner.runtime.engines.options import (
@@ -47,8 +45,7 @@ from xner.runtime.engines.options import (
     onnx_session,
     run_encoder,
 )
-from xner.runtime.errors import ConfigError, InputError, XnerError
-from xner.runtime.files.io import Source, check_readable, iter_lines, source_name
+from xner.runtime.errors import ConfigError, XnerError
 
 __all__ = [
     "GROUP_SUBWORDS",
@@ -56,9 +53,6 @@ __all__ = [
     "Aligner",
     "AlignmentResult",
     "PairTooLong",
-    "align_files",
-    "read_pair_files",
-    "read_pairs_file",
 ]
 
 logger = logging.getLogger("xner")
@@ -69,7 +63,7 @@ similarity matrix has at most 2048 x 2048 = 4,194,304 cells; the extraction meth
 about 40 bytes a cell (``itermax``: the float32 similarity, two float64 weight matrices and a few
 boolean ones), so one pair's extraction stays under about 160 MiB. A longer pair raises
 :class:`PairTooLong`. The pipelines cut long sentences into segments far below it
-(:data:`~xner.runtime.pipelines.stages.SEGMENT_WORDS`)."""
+(:data:`~xner.runtime.pipelines.segments.SEGMENT_WORDS`)."""
 
 GROUP_SUBWORDS = 16384
 """Most subwords (both sides of every pair) whose encoder states are held at once: a chunk of
@@ -103,7 +97,7 @@ class PairTooLong(XnerError):
     """A sentence pair with more than :data:`MAX_ALIGN_SUBWORDS` subwords on a side.
 
     ``index``: the pair's 0-based position in the stream given to :meth:`Aligner.align_iter`
-    (:func:`align_files` reports it as ``FILE:LINE: problem``); ``problem``: the message.
+    (``xner align`` reports it as ``FILE:LINE: problem``); ``problem``: the message.
     """
 
     def __init__(
@@ -366,89 +360,6 @@ def _content_length(encoding: Any) -> int:
     if encoding is None:
         return 0
     return sum(word is not None for word in encoding.word_ids)
-
-
-# --- files ----------------------------------------------------------------------------------------
-
-
-def read_pair_files(src: Source, tgt: Source) -> Iterator[tuple[list[str], list[str]]]:
-    """Word pairs from two parallel files (one whitespace-tokenised sentence per line).
-
-    Files with different line counts raise :class:`InputError` naming the longer file and its
-    first line without a partner. Both files are checked for existence at once.
-    """
-    check_readable(src)
-    check_readable(tgt)
-    return _read_pair_files(src, tgt)
-
-
-def _read_pair_files(src: Source, tgt: Source) -> Iterator[tuple[list[str], list[str]]]:
-    names = (source_name(src), source_name(tgt))
-    lines = zip_longest(iter_lines(src, names[0]), iter_lines(tgt, names[1]))
-    for number, (left, right) in enumerate(lines, 1):
-        if left is None or right is None:
-            longer, shorter = (names[1], names[0]) if left is None else names
-            problem = f"{shorter} ends after line {number - 1}: the files must have as many lines"
-            raise InputError(longer, number, problem)
-        yield left[1].split(), right[1].split()
-
-
-def read_pairs_file(source: Source) -> Iterator[tuple[list[str], list[str]]]:
-    """Word pairs from ``src ||| tgt`` lines (awesome-align's input); checked for existence now."""
-    check_readable(source)
-    return _read_pairs_file(source)
-
-
-def _read_pairs_file(source: Source) -> Iterator[tuple[list[str], list[str]]]:
-    name = source_name(source)
-    for number, text in iter_lines(source, name):
-        parts = text.split(" ||| ") if " ||| " in text else text.split("|||")
-        if len(parts) != 2:
-            found = "no" if len(parts) == 1 else str(len(parts) - 1)
-            problem = f"expected 'source words ||| target words', found {found} '|||' separators"
-            raise InputError(name, number, problem)
-        yield parts[0].split(), parts[1].split()
-
-
-def align_files(
-    bundle: Bundle | str | os.PathLike[str],
-    src: Source | None = None,
-    tgt: Source | None = None,
-    output: str | os.PathLike[str] = "-",
-    *,
-    pairs: Source | None = None,
-    method: str = "itermax",
-    distortion: float = 0.0,
-    threshold: float = 0.001,
-    options: EngineOptions | None = None,
-    verify: bool = True,
-    progress: Callable[[Iterable[Alignment]], Iterable[Alignment]] | None = None,
-) -> int:
-    """Align ``src``/``tgt`` (parallel files) or ``pairs`` (``src ||| tgt`` lines) into Pharaoh.
-
-    Writes one 0-indexed line per pair to ``output`` (a path, written atomically, or ``"-"``);
-    returns the number of pairs. ``progress`` wraps the stream of alignments (a progress bar).
-    The inputs are checked before the model is loaded; the knobs are :class:`Aligner`'s.
-    """
-    if (pairs is None) == (src is None or tgt is None) or (pairs is not None and src is not None):
-        raise ConfigError("give either SRC and TGT files or one --pairs file of 'src ||| tgt'")
-    words = read_pairs_file(pairs) if pairs is not None else read_pair_files(src, tgt)
-    aligner = Aligner(
-        bundle, options, method=method, distortion=distortion, threshold=threshold, verify=verify
-    )
-    name = source_name(pairs if pairs is not None else src)
-
-    def numbered() -> Iterator[Alignment]:
-        try:
-            for number, result in enumerate(aligner.align_iter(words), 1):
-                yield result.to_alignment(line=number)
-        except PairTooLong as error:
-            raise InputError(name, error.index + 1, error.problem) from None
-
-    stream: Iterable[Alignment] = numbered()
-    if progress is not None:
-        stream = progress(stream)
-    return write_alignments(stream, output)
 
 
 # --- helpers --------------------------------------------------------------------------------------

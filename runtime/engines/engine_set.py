@@ -3,7 +3,9 @@
 ``Engines(bundle)`` loads the bundle once and builds each engine the first time a pipeline needs
 it: translate-test needs all three, translate-train the translator and the aligner, model
 transfer the tagger only. Ready engines can be handed in instead (tests, notebooks, experiments
-that compare settings on the same models without reloading them).
+that compare settings on the same models without reloading them): any object that satisfies the
+engine's Protocol (:mod:`xner.runtime.engines.protocols`: another backend, a remote proxy, a
+test's fake) will do.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ from collections.abc import Collection
 from typing import Any
 
 from xner.runtime.alignment.methods import get_method
-from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.bundles.bundle import COMPONENT_ENGINES, COMPONENTS, Bundle
 from xner.runtime.engines.aligner import Aligner
 from xner.runtime.engines.options import EngineOptions, choose_device
+from xner.runtime.engines.protocols import AlignerEngine, TaggerEngine, TranslatorEngine
 from xner.runtime.engines.tagger import Tagger
 from xner.runtime.engines.translator import COMPUTE_TYPES, Translator
 from xner.runtime.errors import ConfigError, unknown_choice
 
 _DEFAULT_BEAM = inspect.signature(Translator).parameters["beam_size"].default
 _DEFAULT_ALIGN_METHOD = inspect.signature(Aligner).parameters["method"].default
-ENGINE_LIBRARIES = {"translator": "ctranslate2", "tagger": "onnxruntime", "aligner": "onnxruntime"}
 
 __all__ = ["Engines", "check_engine_settings"]
 
@@ -40,7 +42,10 @@ class Engines:
     ``options``: engine settings shared by the three engines
     (:class:`~xner.runtime.engines.options.EngineOptions`); keyword ``knobs`` override its fields
     (``Engines(path, device="cpu", intra_threads=2)``).
-    ``translator``, ``tagger``, ``aligner``: ready engines to use instead of building them.
+    ``translator``, ``tagger``, ``aligner``: ready engines to use instead of building them, any
+    objects that satisfy :class:`~xner.runtime.engines.protocols.TranslatorEngine`,
+    :class:`~xner.runtime.engines.protocols.TaggerEngine` and
+    :class:`~xner.runtime.engines.protocols.AlignerEngine`.
     """
 
     def __init__(
@@ -49,26 +54,20 @@ class Engines:
         options: EngineOptions | None = None,
         *,
         verify: bool = True,
-        translator: Translator | None = None,
-        tagger: Tagger | None = None,
-        aligner: Aligner | None = None,
+        translator: TranslatorEngine | None = None,
+        tagger: TaggerEngine | None = None,
+        aligner: AlignerEngine | None = None,
         **knobs: Any,
     ) -> None:
         self.options = EngineOptions.merge(
-            options, knobs, engine="Engines", own=("verify", "translator", "tagger", "aligner")
+            options, knobs, engine="Engines", own=("verify", *COMPONENTS)
         )
         if bundle is not None and not isinstance(bundle, Bundle):
             bundle = Bundle.load(bundle, verify=verify)
         self.bundle: Bundle | None = bundle
-        self._engines: dict[str, Any] = {
-            name: engine
-            for name, engine in (
-                ("translator", translator),
-                ("tagger", tagger),
-                ("aligner", aligner),
-            )
-            if engine is not None
-        }
+        self._translator = translator
+        self._tagger = tagger
+        self._aligner = aligner
 
     @classmethod
     def of(
@@ -83,28 +82,40 @@ class Engines:
             return value
         return cls(value, options, verify=verify)
 
-    def _get(self, name: str, build: type) -> Any:
-        engine = self._engines.get(name)
-        if engine is None:
-            if self.bundle is None:
-                raise ConfigError(f"no {name}: give a bundle or a ready {build.__name__}")
-            engine = self._engines[name] = build(self.bundle, self.options)
-        return engine
+    def _bundle_for(self, name: str, build: type) -> Bundle:
+        if self.bundle is None:
+            raise ConfigError(f"no {name}: give a bundle or a ready {build.__name__}")
+        return self.bundle
 
     @property
-    def translator(self) -> Translator:
-        """The :class:`~xner.runtime.engines.translator.Translator` (built on first use)."""
-        return self._get("translator", Translator)
+    def translator(self) -> TranslatorEngine:
+        """The translator (:class:`~xner.runtime.engines.translator.Translator`, built on first
+        use, or the ready engine given)."""
+        if self._translator is None:
+            self._translator = Translator(self._bundle_for("translator", Translator), self.options)
+        return self._translator
 
     @property
-    def tagger(self) -> Tagger:
-        """The :class:`~xner.runtime.engines.tagger.Tagger` (built on first use)."""
-        return self._get("tagger", Tagger)
+    def tagger(self) -> TaggerEngine:
+        """The tagger (:class:`~xner.runtime.engines.tagger.Tagger`, built on first use, or the
+        ready engine given)."""
+        if self._tagger is None:
+            self._tagger = Tagger(self._bundle_for("tagger", Tagger), self.options)
+        return self._tagger
 
     @property
-    def aligner(self) -> Aligner:
-        """The :class:`~xner.runtime.engines.aligner.Aligner` (built on first use)."""
-        return self._get("aligner", Aligner)
+    def aligner(self) -> AlignerEngine:
+        """The aligner (:class:`~xner.runtime.engines.aligner.Aligner`, built on first use, or
+        the ready engine given)."""
+        if self._aligner is None:
+            self._aligner = Aligner(self._bundle_for("aligner", Aligner), self.options)
+        return self._aligner
+
+    @property
+    def _engines(self) -> dict[str, object]:
+        """The engines ready now (given or built), by component name."""
+        ready = {"translator": self._translator, "tagger": self._tagger, "aligner": self._aligner}
+        return {name: engine for name, engine in ready.items() if engine is not None}
 
     def options_of(self, name: str) -> EngineOptions:
         """The engine settings ``name`` runs (or will run) with: a ready engine's own."""
@@ -129,7 +140,7 @@ class Engines:
         speed, not labels (a sentence's labels never depend on its batch).
         """
         devices = {
-            name: choose_device(self.options_of(name).device, ENGINE_LIBRARIES[name])[0]
+            name: choose_device(self.options_of(name).device, COMPONENT_ENGINES[name])[0]
             for name in needs
         }
         classes = sorted(set(devices.values()))

@@ -96,7 +96,8 @@ def cuda_available_for_ctranslate2() -> bool:
     import ctranslate2
 
     try:
-        return ctranslate2.get_cuda_device_count() > 0
+        count: int = ctranslate2.get_cuda_device_count()
+        return count > 0
     except Exception:  # noqa: BLE001  (a broken CUDA install reports as unavailable)
         return False
 

@@ -17,15 +17,12 @@ default; this engine always passes ``max_input_length=0`` and its own decoding l
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import re
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from xner.runtime.bundles.bundle import Bundle, TranslatorSettings
 from xner.runtime.engines.options import (
@@ -36,8 +33,13 @@ from xner.runtime.engines.options import (
     trim_heap,
 )
 from xner.runtime.errors import ConfigError, XnerError, unknown_choice
-from xner.runtime.files.io import check_readable, iter_lines, open_output
-from xner.runtime.languages import check_supported, get_language
+from xner.runtime.languages import (
+    Language,
+    all_languages,
+    check_supported,
+    get_language,
+    resolve_language,
+)
 
 logger = logging.getLogger("xner")
 
@@ -115,7 +117,7 @@ def pack_spans(
 ) -> list[tuple[int, int]] | None:
     """Cut ``[lo, hi)`` into consecutive spans ``[a, b)`` that each ``fits``: the one cutting
     algorithm of :func:`split_for_length` (characters) and of the pipelines' sentence segments
-    (words, :func:`xner.runtime.pipelines.stages.segment_words`).
+    (words, :func:`xner.runtime.pipelines.segments.segment_words`).
 
     ``cuts(level, lo, hi)``: the sorted positions strictly inside ``(lo, hi)`` where a cut of
     ``level`` may fall (level 0 the coarsest, ``levels - 1`` the finest). Pieces between the cuts
@@ -147,6 +149,69 @@ def pack_spans(
             spans.append((start, hi))
         return spans
     return [(lo, hi)] if keep_long else None
+
+
+# -- languages: what a code means to a translator, read from its settings (no model built) ------
+
+
+def _translator_settings(translator: TranslatorSettings | Bundle) -> TranslatorSettings:
+    if isinstance(translator, Bundle):
+        settings: TranslatorSettings = translator.require("translator").settings
+        return settings
+    return translator
+
+
+def _m2m100_token(settings: TranslatorSettings, language: Language) -> str | None:
+    """An M2M100 model's token for ``language`` (``__ha__``), when it has one."""
+    iso = language.iso639_1
+    token = f"__{iso}__"
+    return token if iso and settings.family == "m2m100" and token in settings.languages else None
+
+
+def translator_language(translator: TranslatorSettings | Bundle, code: str) -> str:
+    """The model's own code for a language code, ISO code or name: ``hau_Latn`` for an NLLB
+    translator, ``__ha__`` for an M2M100 one (``hau``, ``ha``, ``Hausa`` and ``hau_Latn`` all
+    give it). The one answer to "does this translator know this language": read from the
+    bundle's translator settings (or the bundle), without building the model.
+
+    A code the model lists verbatim (any case) is accepted even when it is not an NLLB-200 code
+    (fine-tuned models with extra codes). Raises :class:`ConfigError` for an unknown language
+    or one the translator does not know.
+    """
+    settings = _translator_settings(translator)
+    if settings.family == "m2m100" and not code.startswith("__"):
+        try:
+            token = _m2m100_token(settings, get_language(code))
+        except ConfigError:
+            token = None
+        if token is not None:
+            return token
+    return check_supported(code, settings.languages, what="translator")
+
+
+def supported_languages(translator: TranslatorSettings | Bundle) -> list[str]:
+    """The NLLB-200 codes of the languages the translator knows, sorted: exactly those for which
+    :func:`translator_language` answers (codes the model lists that are not NLLB-200 codes are
+    left out)."""
+    settings = _translator_settings(translator)
+    listed = {code.casefold() for code in settings.languages}
+    return [
+        language.code
+        for language in all_languages()
+        if language.code.casefold() in listed or _m2m100_token(settings, language) is not None
+    ]
+
+
+def translatable_language(translator: TranslatorSettings | Bundle, code: str) -> str:
+    """The canonical NLLB-200 code (``hau_Latn``) of a language code, ISO code or name that the
+    translator can translate (:func:`translator_language` answers for it). Raises
+    :class:`ConfigError` for an unknown language or one the translator does not know (naming
+    NLLB-200 codes it knows)."""
+    supported = supported_languages(translator)
+    canonical = resolve_language(code)
+    if canonical in supported:
+        return canonical
+    return check_supported(code, supported, what="translator")  # raises, naming known codes
 
 
 class Translator:
@@ -258,16 +323,9 @@ class Translator:
     # -- languages and tokens ----------------------------------------------------------------
 
     def language(self, code: str) -> str:
-        """The model's token for a language code, ISO code or name (ConfigError if unknown)."""
-        s = self.settings
-        if s.family == "m2m100" and not code.startswith("__"):
-            try:
-                iso = get_language(code).iso639_1
-            except ConfigError:
-                iso = None
-            if iso and f"__{iso}__" in s.languages:
-                return f"__{iso}__"
-        return check_supported(code, s.languages, what="translator")
+        """The model's token for a language code, ISO code or name (ConfigError if unknown):
+        :func:`translator_language` on this translator's settings."""
+        return translator_language(self.settings, code)
 
     def pieces(self, text: str) -> list[str]:
         """SentencePiece pieces of ``text``; text the model cannot spell becomes ``unk_token``."""
@@ -299,15 +357,18 @@ class Translator:
         tgt_lang: str,
         *,
         beam_size: int | None = None,
+        first: int = 0,
     ) -> list[Translation]:
         """Translate ``sentences`` (in input order; an empty sentence gives an empty text).
 
         Languages are codes, ISO codes or names (``hau``, ``Hausa``, ``hau_Latn``); a language
-        the model does not know raises :class:`ConfigError` before any work.
+        the model does not know raises :class:`ConfigError` before any work. ``first``: how many
+        sentences of the same stream came before these (warnings and errors number sentences
+        from it: a file job passes its chunk's position, so ``sentence N`` is line N).
         """
         src, tgt = self.language(src_lang), self.language(tgt_lang)
         beam = self.beam_size if beam_size is None else _positive("beam_size", beam_size)
-        return self._translate(list(sentences), src, tgt, beam, 0)
+        return self._translate(list(sentences), src, tgt, beam, first)
 
     def translate_iter(
         self,
@@ -526,60 +587,6 @@ class Translator:
                 total = float(sum(log_probs))
                 scores[i] = total / max(len(log_probs), 1) if normalize else total
         return scores
-
-
-TRANSLATE_FORMATS = ("text", "jsonl")
-
-
-def translate_file(
-    translator: Translator,
-    source: str | os.PathLike[str] | IO,
-    target: str | os.PathLike[str] | IO,
-    src_lang: str,
-    tgt_lang: str,
-    *,
-    fmt: str = "text",
-    beam_size: int | None = None,
-    chunk_size: int = 256,
-    wrap: Callable[[Iterator[Translation]], Iterable[Translation]] | None = None,
-) -> int:
-    """Translate a text file, one sentence per line, into ``target`` (written atomically).
-
-    ``source``/``target``: paths, ``"-"`` for stdin/stdout, or open streams. ``fmt="text"``: one
-    translation per line; empty lines stay empty, so line ``n`` of the output is the translation
-    of line ``n``. ``fmt="jsonl"``: one JSON object per source line with the
-    :class:`Translation` fields (``text``, ``tokens``: the target pieces as generated, without
-    the target prefix and the end token, ``score``, ``truncated``, ``segments``), the source
-    ``line`` number and its ``source`` text. ``wrap``: applied to the stream of translations (a
-    progress bar). Returns the number of lines written.
-    """
-    if fmt not in TRANSLATE_FORMATS:
-        raise unknown_choice("output format", fmt, TRANSLATE_FORMATS)
-    src, tgt = translator.language(src_lang), translator.language(tgt_lang)
-    check_readable(source)
-    read: deque[tuple[int, str]] = deque()  # lines read whose translation is not written yet
-
-    def texts() -> Iterator[str]:
-        for number, text in iter_lines(source):
-            read.append((number, text))
-            yield text
-
-    results: Iterable[Translation] = translator.translate_iter(
-        texts(), src, tgt, beam_size=beam_size, chunk_size=chunk_size
-    )
-    if wrap is not None:
-        results = wrap(iter(results))
-    count = 0
-    with open_output(target) as handle:
-        for result in results:
-            number, text = read.popleft()  # translate_iter reads a chunk before yielding it
-            if fmt == "text":
-                handle.write(result.text.replace("\n", " ") + "\n")
-            else:
-                record = {"line": number, "source": text, **dataclasses.asdict(result)}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-    return count
 
 
 def _positive(name: str, value: Any) -> int:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from xner.runtime.errors import InputError
 
@@ -104,7 +104,7 @@ def atomic_write(
     encoding: str = "utf-8",
     *,
     temporary: str | os.PathLike[str] | None = None,
-) -> Iterator[IO]:
+) -> Iterator[IO[Any]]:
     """Open ``path`` for writing so that it appears complete or not at all.
 
     ``"-"`` writes to standard output. The temporary file lives in the target's folder (so that
@@ -128,8 +128,12 @@ def atomic_write(
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0))
     try:
         keep_mode(target, fd)
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
-        with os.fdopen(fd, mode, **kwargs) as handle:
+        handle: IO[Any] = (
+            os.fdopen(fd, mode)
+            if "b" in mode
+            else os.fdopen(fd, mode, encoding=encoding, newline="\n")
+        )
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -22,14 +22,14 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.files.io import (
     Source,
+    Target,
     check_readable,
-    is_stream,
     iter_lines,
     open_output,
     parse_json,
@@ -46,8 +46,13 @@ _WRITERS: dict[str, Writer] = {}
 _EXTENSIONS: dict[str, dict[str, str]] = {"reader": {}, "writer": {}}
 
 
-def _register(kind: str, table: dict, name: str, extensions: tuple[str, ...]) -> Callable:
-    def decorate(fn: Callable) -> Callable:
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+def _register(
+    kind: str, table: dict[str, _Fn], name: str, extensions: tuple[str, ...]
+) -> Callable[[_Fn], _Fn]:
+    def decorate(fn: _Fn) -> _Fn:
         table[name] = fn
         for extension in extensions:
             _EXTENSIONS[kind]["." + extension.lower().lstrip(".")] = name
@@ -93,7 +98,7 @@ def resolve_format(path: Source, fmt: str | None = None, *, kind: str = "reader"
         return fmt
     extensions = _EXTENSIONS[kind]
     choices = ", ".join(sorted(table))
-    if is_stream(path) or str(path) == "-":
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "-":
         raise ConfigError(f"cannot tell the format of {source_name(path)}; name it ({choices})")
     suffix = Path(path).suffix.lower()
     if suffix not in extensions:
@@ -105,7 +110,7 @@ def resolve_format(path: Source, fmt: str | None = None, *, kind: str = "reader"
     return extensions[suffix]
 
 
-def _check_options(fn: Callable, fmt: str, options: dict[str, Any], skip: int) -> None:
+def _check_options(fn: Callable[..., Any], fmt: str, options: dict[str, Any], skip: int) -> None:
     allowed = list(inspect.signature(fn).parameters)[skip:]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -129,7 +134,7 @@ def read_sentences(source: Source, fmt: str | None = None, **options: Any) -> It
 
 def write_sentences(
     sentences: Iterable[Sentence],
-    target: str | os.PathLike[str] | IO,
+    target: Target,
     fmt: str | None = None,
     **options: Any,
 ) -> int:
@@ -148,7 +153,7 @@ def write_sentences(
 
 def convert(
     in_path: Source,
-    out_path: str | os.PathLike[str] | IO,
+    out_path: Target,
     from_fmt: str | None = None,
     to_fmt: str | None = None,
     write_options: dict[str, Any] | None = None,
@@ -317,13 +322,14 @@ def write_conll(sentences: Iterable[Sentence], stream: TextIO) -> int:
         has_tags = sentence.tags is not None
         if tagged is None:
             tagged = has_tags
+        problem: str | None
         if has_tags != tagged:
             problem = "some sentences have tags and others not; CoNLL needs all or none"
         else:
             problem = _conll_problem(sentence, tagged, written == 0)
         if problem is not None:
             raise InputError(sentence.source, sentence.line or None, problem)
-        if has_tags:
+        if sentence.tags is not None:
             lines = [f"{t}\t{g}\n" for t, g in zip(sentence.tokens, sentence.tags, strict=True)]
         else:
             lines = [f"{t}\n" for t in sentence.tokens]

@@ -26,13 +26,16 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, Any, TextIO, Union
+from typing import IO, Any, Union
 
 from xner.runtime.errors import InputError
 from xner.runtime.files.atomic import atomic_write
 
-Source = Union[str, "os.PathLike[str]", IO]
+Source = Union[str, "os.PathLike[str]", IO[Any]]
 """What a reader accepts: a path, ``"-"`` (standard input) or an open text or binary stream."""
+Target = Union[str, "os.PathLike[str]", IO[str]]
+"""What a writer accepts: a path (written atomically), ``"-"`` (standard output) or an open text
+stream."""
 
 _BOM = "\ufeff"
 STDIN_NOTICE = "reading standard input (end with Ctrl-D, Ctrl-Z on Windows)"
@@ -90,13 +93,13 @@ def iter_lines(source: Source, name: str | None = None) -> Iterator[tuple[int, s
         with open(source, "rb") as handle:
             yield from _binary_lines(handle, name)
         return
-    if isinstance(source, io.TextIOBase) or not _looks_binary(source):
-        yield from _text_lines(source, name)
-    else:
+    if _looks_binary(source):
         yield from _binary_lines(source, name)
+    else:
+        yield from _text_lines(source, name)
 
 
-def _notice_terminal(stdin: IO) -> None:
+def _notice_terminal(stdin: IO[str]) -> None:
     """Say that standard input is read when it is a terminal (a user would wait otherwise)."""
     try:
         terminal = stdin.isatty()
@@ -138,7 +141,11 @@ def parse_json(text: str, name: str, number: int | None) -> Any:
         raise InputError(name, number, f"not valid JSON ({error})") from None
 
 
-def _looks_binary(stream: IO) -> bool:
+def _looks_binary(stream: object) -> bool:
+    """True for a stream of bytes (a text stream, ``io.TextIOBase`` or opened without ``b``,
+    gives str)."""
+    if isinstance(stream, io.TextIOBase):
+        return False
     if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
         return True
     return "b" in getattr(stream, "mode", "")
@@ -158,7 +165,7 @@ def _binary_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
         yield number, text.rstrip("\r\n")
 
 
-def _text_lines(stream: TextIO, name: str) -> Iterator[tuple[int, str]]:
+def _text_lines(stream: IO[str], name: str) -> Iterator[tuple[int, str]]:
     number = 0
     lines = iter(stream)
     while True:
@@ -175,13 +182,13 @@ def _text_lines(stream: TextIO, name: str) -> Iterator[tuple[int, str]]:
 
 
 @contextlib.contextmanager
-def open_output(target: str | os.PathLike[str] | IO) -> Iterator[TextIO]:
+def open_output(target: Target) -> Iterator[IO[str]]:
     """Open ``target`` for writing text: a path atomically, ``"-"`` as stdout, a stream as is.
 
     A path appears complete or not at all: if the block raises, nothing is written.
     """
-    if is_stream(target):
-        yield target  # type: ignore[misc]
+    if not isinstance(target, (str, os.PathLike)):
+        yield target  # an open stream: written as is, left open
         return
     with atomic_write(target, "w") as handle:
         yield handle
