@@ -101,7 +101,7 @@ class XnerSide:
     def end_to_end(self, items: list[dict]) -> list[list[Any]]:
         try:
             from xner.runtime.engines.engine_set import Engines
-            from xner.runtime.pipelines.translate_test import translate_test
+            from xner.runtime.pipelines import translate_test
         except ImportError:
             return self._composed(items)
         engines = Engines(
@@ -123,7 +123,7 @@ class XnerSide:
     def note(self) -> str:
         """What ran: engines, precision, batching and the end-to-end path."""
         try:
-            from xner.runtime.pipelines.translate_test import translate_test  # noqa: F401
+            from xner.runtime.pipelines import translate_test  # noqa: F401
 
             path = "end to end through `translate_test`"
         except ImportError:

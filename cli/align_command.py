@@ -8,12 +8,8 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.cli.options import (
-    SkipVerify,
-    bundle_option,
-    progress,
-    with_engine_options,
-)
+from xner.cli.job_options import ChunkSize, Force, Resume, job_progress
+from xner.cli.options import SkipVerify, bundle_option, with_engine_options
 from xner.runtime.engines.options import EngineOptions
 
 
@@ -42,27 +38,25 @@ def align_command(
         float, typer.Option(help="SimAlign distortion ratio (0 = off); not with softmax.")
     ] = 0.0,
     threshold: Annotated[float, typer.Option(help="softmax: probability threshold.")] = 0.001,
+    chunk_size: ChunkSize = 256,
+    resume: Resume = False,
+    force: Force = False,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
     """Align the words of SRC and TGT (or of a --pairs file); one line of links per pair."""
-    from xner.runtime.engines.aligner import align_files
-    from xner.runtime.engines.engine_set import check_engine_settings
-    from xner.runtime.files.atomic import check_output
+    from xner.runtime.jobs import AlignConfig, FileJobConfig, run_align
+    from xner.runtime.jobs.alignment_files import pair_inputs
 
-    check_output(output)  # every check before the model is loaded
-    check_engine_settings(engine, align_method=method)
-    count = align_files(
+    first, second = pair_inputs(src, tgt, pairs)
+    summary = run_align(
         bundle,
-        src,
-        tgt,
-        output,
-        pairs=pairs,
-        method=method,
-        distortion=distortion,
-        threshold=threshold,
-        options=engine,
+        FileJobConfig(first, output, resume=resume, force=force),
+        AlignConfig(second, method, distortion, threshold, chunk_size=chunk_size),
+        engine_options=engine,
         verify=not skip_verify,
-        progress=lambda items: progress(items, "aligning", unit="pairs"),
+        progress=job_progress("aligning", unit="pairs"),
     )
-    typer.echo(f"aligned {count} sentence pairs with {method}", err=True)
+    typer.echo(f"aligned {summary.written} sentence pairs with {method}", err=True)
+    if summary.resumed:
+        typer.echo(summary.report(), err=True, nl=False)

@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -256,7 +256,7 @@ def describe(bundle: Bundle, all_languages: bool = False) -> list[str]:
     return lines
 
 
-def _fidelity(fidelity: dict[str, Any]) -> list[str]:
+def _fidelity(fidelity: Mapping[str, Any]) -> list[str]:
     out = []
     for key, value in fidelity.items():
         if isinstance(value, dict):

@@ -5,26 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from xner.cli.app import command
-from xner.cli.options import (
-    Collisions,
-    Exact,
-    Keep,
-    LengthRatio,
-    MaxLen,
-    MergeDistance,
-    Method,
-    StopWords,
-    projection_options,
-    split_labels,
-)
+from xner.cli.job_options import ChunkSize, Force, Resume, job_progress
+from xner.cli.method_options import ProjectionChoice, with_projection_options
+from xner.runtime.names import split_names
 
 
 @command("project")
+@with_projection_options
 def project_command(
     source: Annotated[
         Path, typer.Option("--source", help="Labelled source sentences (CoNLL or JSONL, IOB2).")
@@ -40,50 +32,46 @@ def project_command(
         ),
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="Output CoNLL/JSONL, - = stdout.")],
-    method: Method = "heuristic",
-    merge_distance: MergeDistance = 1,
-    length_ratio: LengthRatio = 0.8,
-    keep: Keep = "all",
-    collisions: Collisions = "overwrite",
-    max_len: MaxLen = None,
-    stop_words: StopWords = "!,?",
-    exact: Exact = False,
+    projection: ProjectionChoice | None = None,
     one_indexed: Annotated[
         bool, typer.Option("--one-indexed", help="Alignment indices start at 1.")
     ] = False,
     clip: Annotated[
         bool, typer.Option("--clip", help="Drop links past a sentence instead of failing.")
     ] = False,
+    chunk_size: ChunkSize = 512,
+    resume: Resume = False,
+    force: Force = False,
 ) -> None:
     """Project the entities of labelled source sentences onto target sentences."""
-    from xner.runtime.jobs.projection_files import project_files
+    from xner.runtime.jobs import FileJobConfig, ProjectConfig, run_project
 
-    options = projection_options(
-        method,
-        merge_distance=merge_distance,
-        length_ratio=length_ratio,
-        keep=keep,
-        collisions=collisions,
-        max_len=max_len,
-        stop_words=stop_words,
-        exact=exact,
-    )
-    stats = project_files(
-        source,
+    assert projection is not None  # given by with_projection_options
+    out_of_range = "clip" if clip else "error"
+    config = ProjectConfig(
         target,
         alignments,
-        output,
-        method=method,
-        options=options,
-        one_indexed=one_indexed,
-        out_of_range="clip" if clip else "error",
+        projection.method,
+        projection.options,
+        one_indexed,
+        out_of_range,
+        chunk_size=chunk_size,
     )
-    ratio = "n/a" if stats.projection_ratio is None else f"{stats.projection_ratio:.2f}"
+    summary = run_project(
+        FileJobConfig(source, output, resume=resume, force=force),
+        config,
+        progress=job_progress("projecting"),
+    )
+    ratio = (
+        f"{summary.entities / summary.source_entities:.2f}" if summary.source_entities else "n/a"
+    )
     typer.echo(
-        f"projected {stats.projected_entities} of {stats.source_entities} entities in "
-        f"{stats.sentences} sentences (ratio {ratio})",
+        f"projected {summary.entities} of {summary.source_entities} entities in "
+        f"{summary.sentences} sentences (ratio {ratio})",
         err=True,
     )
+    if summary.resumed:
+        typer.echo(summary.report(), err=True, nl=False)
 
 
 @command("evaluate")
@@ -98,7 +86,7 @@ def evaluate_command(
     """Entity-level precision, recall and F1 (identical to seqeval's default mode)."""
     from xner.runtime.jobs.projection_files import evaluate_files
 
-    result = evaluate_files(gold, predicted, ignore=split_labels(ignore))
+    result = evaluate_files(gold, predicted, ignore=split_names(ignore))
     if result.sentences == 0:
         logging.getLogger("xner").warning(
             "no sentences in %s and %s: every figure is 0", gold, predicted
@@ -140,11 +128,11 @@ def convert_command(
     from xner.runtime.files.formats import convert
 
     check_output(output)
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if tokenize is not None:
         options["tokenize"] = tokenize
     if labels is not None:
-        options["labels"] = list(split_labels(labels))
+        options["labels"] = list(split_names(labels))
     if lenient:
         options["lenient"] = True
     if from_format is None and source == "-":

@@ -15,11 +15,7 @@ from xner.cli.options import (
     with_engine_options,
 )
 from xner.runtime.engines.options import EngineOptions
-
-
-def _names(value: str) -> list[str]:
-    """``"hau, yor"`` -> ``["hau", "yor"]``."""
-    return [item.strip() for item in value.split(",") if item.strip()]
+from xner.runtime.names import split_names
 
 
 @command("experiment")
@@ -88,11 +84,11 @@ def experiment_command(
     result = run_experiment(
         bundle,
         data,
-        _names(langs),
-        _names(methods),
+        split_names(langs),
+        split_names(methods),
         out_dir=output,
         split=split,
-        ignore=_names(ignore),
+        ignore=split_names(ignore),
         limit=limit,
         options=engine,
         verify=not skip_verify,

@@ -10,6 +10,7 @@ import typer
 from xner.cli.app import command, fail
 from xner.cli.bundle_commands import describe
 from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.names import split_names
 
 
 @command("export")
@@ -114,7 +115,7 @@ def export_command(
         )
         options.onnx, options.validation = base.onnx, base.validation
     if only:
-        keep = {part.strip() for part in only.split(",") if part.strip()}
+        keep = set(split_names(only))
         unknown = sorted(keep - set(eo.PARTS))
         if unknown:
             raise unknown_choice("part", unknown[0], eo.PARTS)

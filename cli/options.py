@@ -19,7 +19,8 @@ import typer
 from xner.cli.app import fail
 from xner.runtime.bundles.store import resolve_bundle
 from xner.runtime.engines.options import EngineOptions
-from xner.runtime.errors import ConfigError, XnerError
+from xner.runtime.errors import XnerError
+from xner.runtime.names import split_names
 
 T = TypeVar("T")
 
@@ -76,23 +77,6 @@ def bundle_option(help: str = "The bundle folder.") -> Any:
     )
 
 
-# Projection methods (heuristic and ngram), shared by project, translate-test and translate-train.
-Method = Annotated[str, typer.Option("--method", help="Projection method: heuristic or ngram.")]
-MergeDistance = Annotated[
-    int, typer.Option(help="heuristic: merge runs separated by at most this many words.")
-]
-LengthRatio = Annotated[
-    float, typer.Option(help="heuristic: keep a run longer than this share of the entity.")
-]
-Keep = Annotated[str, typer.Option(help="heuristic: all runs or the largest.")]
-Collisions = Annotated[str, typer.Option(help="heuristic: overwrite, first or longer.")]
-MaxLen = Annotated[
-    int | None, typer.Option(help="ngram: longest candidate in words (default: any).")
-]
-StopWords = Annotated[str, typer.Option(help="ngram: comma-separated words no candidate may hold.")]
-Exact = Annotated[bool, typer.Option("--exact", help="ngram: optimal matching, not greedy.")]
-
-
 _ENGINE_PARAMETERS = (
     ("device", Device, "auto"),
     ("compute_type", ComputeType, "default"),
@@ -103,7 +87,9 @@ _ENGINE_PARAMETERS = (
 )
 
 
-def with_engine_options(fn: Callable[..., Any] | None = None, *, compute_type: bool = True) -> Any:
+def with_engine_options(
+    fn: Callable[..., Any] | None = None, *, compute_type: bool = True
+) -> Callable[..., Any]:
     """Give a command the shared engine options, declared once here.
 
     The command declares a keyword parameter ``engine: EngineOptions | None = None``; the command
@@ -186,33 +172,5 @@ def progress(items: Iterable[T], description: str, unit: str = "sentences") -> I
 
 
 def split_labels(value: str | None) -> tuple[str, ...]:
-    """``"MISC,DATE"`` -> ``("MISC", "DATE")``."""
-    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
-
-
-def projection_options(
-    method: str,
-    *,
-    merge_distance: int,
-    length_ratio: float,
-    keep: str,
-    collisions: str,
-    max_len: int | None,
-    stop_words: str,
-    exact: bool,
-) -> dict[str, object]:
-    """The options of projection ``method`` from the command-line values.
-
-    Options of the other method must keep their defaults (``--exact`` with ``heuristic`` is an
-    error, not silently ignored).
-    """
-    if method == "heuristic":
-        if exact or max_len is not None:
-            raise ConfigError("--exact and --max-len belong to --method ngram")
-        return {
-            "merge_distance": merge_distance,
-            "length_ratio": length_ratio,
-            "keep": keep,
-            "collisions": collisions,
-        }
-    return {"max_len": max_len, "stop_words": split_labels(stop_words), "exact": exact}
+    """``"MISC,DATE"`` -> ``("MISC", "DATE")`` (:func:`xner.runtime.names.split_names`)."""
+    return split_names(value)

@@ -1,6 +1,7 @@
 """``xner translate-test`` and ``xner translate-train``: the projection pipelines on files.
 
-Each command parses its options and calls one library function
+Each command builds the file side of the job (:class:`~xner.runtime.jobs.FileJobConfig`) and
+the pipeline's config (:mod:`xner.runtime.pipelines.configs`), calls one library function
 (:func:`xner.runtime.jobs.run_translate_test` / ``run_translate_train``), then prints the
 job's summary (and the evaluation table) on stderr. The model-transfer baseline on the same data
 is ``xner tag --bundle B --lang L``.
@@ -14,23 +15,11 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.cli.options import (
-    Collisions,
-    Exact,
-    Keep,
-    LengthRatio,
-    MaxLen,
-    MergeDistance,
-    Method,
-    SkipVerify,
-    StopWords,
-    bundle_option,
-    progress,
-    projection_options,
-    split_labels,
-    with_engine_options,
-)
+from xner.cli.job_options import ChunkSize, Force, Resume, job_progress
+from xner.cli.method_options import ProjectionChoice, with_projection_options
+from xner.cli.options import SkipVerify, bundle_option, with_engine_options
 from xner.runtime.engines.options import EngineOptions
+from xner.runtime.names import split_names
 
 BundleOption = Annotated[Path, bundle_option("The bundle folder.")]
 Output = Annotated[
@@ -57,13 +46,6 @@ OnError = Annotated[
         "default), skip (leave it out; translate-train default) or fail (stop).",
     ),
 ]
-Resume = Annotated[
-    bool, typer.Option("--resume", help="Continue an interrupted run of the same command.")
-]
-Force = Annotated[bool, typer.Option("--force", help="Discard an interrupted run; start over.")]
-ChunkSize = Annotated[
-    int, typer.Option("--chunk-size", min=1, help="Sentences per engine chunk and per commit.")
-]
 BeamSize = Annotated[
     int | None, typer.Option("--beam-size", min=1, help="Translation beam (default 1: greedy).")
 ]
@@ -74,6 +56,7 @@ AlignMethod = Annotated[
 
 
 @command("translate-test")
+@with_projection_options
 @with_engine_options
 def translate_test_command(
     bundle: BundleOption,
@@ -94,14 +77,7 @@ def translate_test_command(
         str | None,
         typer.Option("--tokenize", help="Text input: whitespace (default) or unicode."),
     ] = None,
-    method: Method = "heuristic",
-    merge_distance: MergeDistance = 1,
-    length_ratio: LengthRatio = 0.8,
-    keep: Keep = "all",
-    collisions: Collisions = "overwrite",
-    max_len: MaxLen = None,
-    stop_words: StopWords = "!,?",
-    exact: Exact = False,
+    projection: ProjectionChoice | None = None,
     drop: Drop = "",
     explain: Explain = None,
     gold: Annotated[
@@ -125,46 +101,31 @@ def translate_test_command(
 ) -> None:
     """Label SOURCE (a low-resource language) by translating it into English, tagging the
     English and projecting its entities back onto the original words."""
-    from xner.runtime.jobs import run_translate_test
+    from xner.runtime.jobs import FileJobConfig, run_translate_test
+    from xner.runtime.pipelines.configs import TranslateTestConfig
 
+    assert projection is not None  # given by with_projection_options
+    files = FileJobConfig(
+        source, output, explain, in_fmt, out_fmt, tokenize, on_error, resume=resume,
+        force=force, gold=gold, evaluate=evaluate, ignore=frozenset(split_names(ignore)),
+    )  # fmt: skip
+    config = TranslateTestConfig(
+        lang, projection.method, projection.options, drop=frozenset(split_names(drop)),
+        beam_size=beam_size, align_method=align_method, chunk_size=chunk_size,
+    )  # fmt: skip
     summary = run_translate_test(
         bundle,
-        source,
-        output,
-        lang,
-        method=method,
-        options=projection_options(
-            method,
-            merge_distance=merge_distance,
-            length_ratio=length_ratio,
-            keep=keep,
-            collisions=collisions,
-            max_len=max_len,
-            stop_words=stop_words,
-            exact=exact,
-        ),
-        drop=split_labels(drop),
-        explain=explain,
-        gold=gold,
-        evaluate=evaluate,
-        ignore=split_labels(ignore),
-        on_error=on_error or "copy-O",
-        resume=resume,
-        force=force,
-        chunk_size=chunk_size,
-        in_fmt=in_fmt,
-        out_fmt=out_fmt,
-        tokenize=tokenize,
-        beam_size=beam_size,
-        align_method=align_method,
+        files,
+        config,
         engine_options=engine,
         verify=not skip_verify,
-        progress=lambda items: progress(items, "translate-test"),
+        progress=job_progress("translate-test"),
     )
     typer.echo(summary.report(), err=True, nl=False)
 
 
 @command("translate-train")
+@with_projection_options
 @with_engine_options
 def translate_train_command(
     bundle: BundleOption,
@@ -181,14 +142,7 @@ def translate_train_command(
         str | None, typer.Option("--from", help="Input format: conll or jsonl.")
     ] = None,
     out_fmt: OutFormat = None,
-    method: Method = "heuristic",
-    merge_distance: MergeDistance = 1,
-    length_ratio: LengthRatio = 0.8,
-    keep: Keep = "all",
-    collisions: Collisions = "overwrite",
-    max_len: MaxLen = None,
-    stop_words: StopWords = "!,?",
-    exact: Exact = False,
+    projection: ProjectionChoice | None = None,
     drop: Drop = "",
     drop_incomplete: Annotated[
         bool,
@@ -208,38 +162,24 @@ def translate_train_command(
 ) -> None:
     """Make training data: translate labelled SOURCE sentences and project their entities onto
     the translations (a sentence that cannot be carried over is skipped by default)."""
-    from xner.runtime.jobs import run_translate_train
+    from xner.runtime.jobs import FileJobConfig, run_translate_train
+    from xner.runtime.pipelines.configs import TranslateTrainConfig
 
+    assert projection is not None  # given by with_projection_options
+    files = FileJobConfig(
+        source, output, explain, in_fmt, out_fmt, on_error=on_error, resume=resume, force=force
+    )
+    config = TranslateTrainConfig(
+        src_lang, tgt_lang, projection.method, projection.options,
+        drop=frozenset(split_names(drop)), drop_incomplete=drop_incomplete, beam_size=beam_size,
+        align_method=align_method, chunk_size=chunk_size,
+    )  # fmt: skip
     summary = run_translate_train(
         bundle,
-        source,
-        output,
-        src_lang,
-        tgt_lang,
-        method=method,
-        options=projection_options(
-            method,
-            merge_distance=merge_distance,
-            length_ratio=length_ratio,
-            keep=keep,
-            collisions=collisions,
-            max_len=max_len,
-            stop_words=stop_words,
-            exact=exact,
-        ),
-        drop=split_labels(drop),
-        drop_incomplete=drop_incomplete,
-        explain=explain,
-        on_error=on_error or "skip",
-        resume=resume,
-        force=force,
-        chunk_size=chunk_size,
-        in_fmt=in_fmt,
-        out_fmt=out_fmt,
-        beam_size=beam_size,
-        align_method=align_method,
+        files,
+        config,
         engine_options=engine,
         verify=not skip_verify,
-        progress=lambda items: progress(items, "translate-train"),
+        progress=job_progress("translate-train"),
     )
     typer.echo(summary.report(), err=True, nl=False)

@@ -1,7 +1,7 @@
 """``xner tag``: tag sentences with the bundle's multilingual NER model (model transfer).
 
 The command runs :func:`xner.runtime.jobs.run_model_transfer`, so that a file output is
-resumable like the outputs of translate-test and translate-train."""
+resumable like the outputs of the other file jobs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.cli.options import (
-    SkipVerify,
-    bundle_option,
-    progress,
-    split_labels,
-    with_engine_options,
-)
+from xner.cli.job_options import Force, Resume, job_progress
+from xner.cli.options import SkipVerify, bundle_option, with_engine_options
 from xner.runtime.engines.options import EngineOptions
+from xner.runtime.names import split_names
 
 
 @command("tag")
@@ -64,12 +60,8 @@ def tag_command(
             "it out) or fail (stop).",
         ),
     ] = "copy-O",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted run of the same command.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Discard an interrupted run; start over.")
-    ] = False,
+    resume: Resume = False,
+    force: Force = False,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="Sentences per tagging chunk and commit.")
     ] = 256,
@@ -80,24 +72,19 @@ def tag_command(
 
     A file output is written in committed chunks: an interrupted run continues with --resume.
     """
-    from xner.runtime.jobs import run_model_transfer
+    from xner.runtime.jobs import FileJobConfig, run_model_transfer
+    from xner.runtime.pipelines.configs import ModelTransferConfig
 
+    files = FileJobConfig(
+        source, output, None, in_fmt, out_fmt, tokenize, on_error, resume=resume, force=force
+    )
     summary = run_model_transfer(
         bundle,
-        source,
-        output,
-        lang,
-        drop=split_labels(drop),
-        on_error=on_error,
-        resume=resume,
-        force=force,
-        chunk_size=chunk_size,
-        in_fmt=in_fmt,
-        out_fmt=out_fmt,
-        tokenize=tokenize,
+        files,
+        ModelTransferConfig(lang, frozenset(split_names(drop)), chunk_size=chunk_size),
         engine_options=engine,
         verify=not skip_verify,
-        progress=lambda items: progress(items, "tagging"),
+        progress=job_progress("tagging"),
     )
     typer.echo(f"tagged {summary.written} sentences", err=True)
     if summary.resumed or summary.failed or summary.empty:

@@ -8,16 +8,9 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.cli.options import (
-    SkipVerify,
-    bundle_option,
-    progress,
-    with_engine_options,
-)
-from xner.runtime.bundles.bundle import Bundle
+from xner.cli.job_options import ChunkSize, Force, Resume, job_progress
+from xner.cli.options import SkipVerify, bundle_option, with_engine_options
 from xner.runtime.engines.options import EngineOptions
-from xner.runtime.engines.translator import TRANSLATE_FORMATS, Translator, translate_file
-from xner.runtime.errors import unknown_choice
 
 
 @command("translate")
@@ -69,34 +62,31 @@ def translate_command(
             "code not counted (0: the model ends when it likes).",
         ),
     ] = 0,
+    chunk_size: ChunkSize = 256,
+    resume: Resume = False,
+    force: Force = False,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
     """Translate SOURCE line by line; empty lines stay empty, so output line n matches line n."""
-    fmt = out_fmt or ("jsonl" if Path(output).suffix.lower() in (".jsonl", ".json") else "text")
-    if fmt not in TRANSLATE_FORMATS:
-        raise unknown_choice("output format", fmt, TRANSLATE_FORMATS)
-    from xner.runtime.engines.engine_set import check_engine_settings
-    from xner.runtime.files.atomic import check_output
-    from xner.runtime.languages import resolve_language
+    from xner.runtime.jobs import FileJobConfig, TranslateConfig, run_translate
 
-    check_output(output)  # every check before the model is loaded
-    check_engine_settings(engine, translator=True, beam_size=beam_size)
-    for code in (src_lang, tgt_lang):
-        resolve_language(code)  # an unknown code fails here, naming the nearest codes
-    translator = Translator(
-        Bundle.load(bundle, verify=not skip_verify),
-        engine,
+    files = FileJobConfig(source, output, out_fmt=out_fmt, resume=resume, force=force)
+    config = TranslateConfig(
+        src_lang,
+        tgt_lang,
         beam_size=beam_size,
         max_decoding_length=max_decoding_length,
         min_decoding_length=min_decoding_length,
+        chunk_size=chunk_size,
     )
-    translate_file(
-        translator,
-        source,
-        output,
-        src_lang,
-        tgt_lang,
-        fmt=fmt,
-        wrap=lambda items: progress(items, "translating"),
+    summary = run_translate(
+        bundle,
+        files,
+        config,
+        engine_options=engine,
+        verify=not skip_verify,
+        progress=job_progress("translating"),
     )
+    if summary.resumed:
+        typer.echo(summary.report(), err=True, nl=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xner.runtime.evaluate import Evaluator, evaluate
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.jobs.projection_files import projected_sentences
+from xner.runtime.jobs.projection_files import ProjectConfig, projected_sentences
 from xner.runtime.pipelines import Engines, model_transfer, translate_test, translate_train
 
 HERE = Path(__file__).resolve().parent / "swahili"
@@ -42,7 +42,7 @@ def part_one() -> None:
     gold = list(read_sentences(GOLD))
     english = list(read_sentences(SOURCE))
     for method in ("heuristic", "ngram"):
-        predicted = list(projected_sentences(SOURCE, TARGET, LINKS, method=method))
+        predicted = list(projected_sentences(SOURCE, ProjectConfig(TARGET, LINKS, method)))
         print(f"\n-- method: {method}")
         for en, sw in zip(english, predicted, strict=True):
             print("  en:", show(en.tokens, en.tags or []))

@@ -1,7 +1,16 @@
-"""The shared vocabulary: spans, sentences and alignments (see DESIGN.md, Conventions)."""
+"""The shared vocabulary: spans, sentences and alignments.
+
+A sentence is a list of words. An entity is a :class:`Span` ``[start, end)`` over word indices
+(0-based, end excluded) with a label such as ``PER``; on disk entities are written as IOB2 tags
+(:mod:`xner.runtime.tags`). An :class:`Alignment` is a set of 0-based word links ``(i, j)``,
+where ``i`` indexes the side that carries the labels (the source of a projection) and ``j`` the
+side that receives them. docs/ARCHITECTURE.md describes these conventions and the layers that
+use them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,8 +57,14 @@ class Alignment:
     source: str = "<input>"
 
     @classmethod
-    def from_pairs(cls, pairs, possible=None, line: int = 0, source: str = "<input>") -> Alignment:
-        """Build from any iterable of ``(i, j)`` pairs."""
+    def from_pairs(
+        cls,
+        pairs: Iterable[tuple[int, int]] | np.ndarray,
+        possible: Iterable[bool] | np.ndarray | None = None,
+        line: int = 0,
+        source: str = "<input>",
+    ) -> Alignment:
+        """Build from any iterable of ``(i, j)`` pairs (``possible``: one flag per pair)."""
         arr = np.asarray(
             list(pairs) if not isinstance(pairs, np.ndarray) else pairs, dtype=np.int64
         )
@@ -57,13 +72,16 @@ class Alignment:
         poss = (
             np.zeros(len(arr), dtype=bool)
             if possible is None
-            else np.asarray(possible, dtype=bool).reshape(-1)
+            else np.asarray(
+                list(possible) if not isinstance(possible, np.ndarray) else possible, dtype=bool
+            ).reshape(-1)
         )
         return cls(arr, poss, line, source)
 
     def sure(self) -> np.ndarray:
         """Only the sure links, as an ``(n, 2)`` array."""
-        return self.pairs[~self.possible]
+        sure: np.ndarray = self.pairs[~self.possible]
+        return sure
 
     def __len__(self) -> int:
         return len(self.pairs)

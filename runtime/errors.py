@@ -1,4 +1,12 @@
-"""Errors that xner reports to users as one line (the CLI prints them and exits with code 2)."""
+"""Errors that xner reports to users as one line.
+
+The library raises :class:`XnerError` subclasses and never prints: :class:`InputError` for bad
+input (``FILE:LINE: problem``, 1-based lines), :class:`ConfigError` for a bad option or setting
+(listing the valid choices, :func:`unknown_choice`); bundle errors (``BundleError`` in
+:mod:`xner.runtime.bundles.bundle`) use exit code 1. The CLI prints the message as one line
+``xner: error: ...`` and exits with the error's :attr:`~XnerError.exit_code` (2 unless a
+subclass says otherwise). docs/ARCHITECTURE.md describes the whole error model.
+"""
 
 from __future__ import annotations
 

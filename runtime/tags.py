@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import cast
 
 from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
@@ -235,7 +236,7 @@ def _tag_problem(tag: str, prefixes: str) -> str | None:
 
 
 def validate_tags(
-    tags: Sequence[str],
+    tags: Sequence[object],
     scheme: str = "IOB2",
     *,
     strict: bool = False,
@@ -264,8 +265,8 @@ def validate_tags(
             problem = f"tag {tag!r} is not a string"
         if problem is not None:
             _raise(path, line, k, f"{problem} ({name})", one_word_per_line)
-    if strict:
-        k, problem = _sequence_problem(tags, name)
+    if strict:  # every tag was checked to be a string above
+        k, problem = _sequence_problem(cast("Sequence[str]", tags), name)
         if problem is not None:
             _raise(path, line, k, f"{problem} ({name})", one_word_per_line)
 

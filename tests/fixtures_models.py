@@ -66,9 +66,9 @@ def _build(root: Path) -> None:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):
     """Tiny NLLB-style translator, XLM-R tagger (9 BIO labels) and mBERT-style encoder."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    pytest.importorskip("filelock")
+    for module in ("torch", "transformers"):
+        pytest.importorskip(module, reason=f"{module} (export extra) builds the tiny test models")
+    pytest.importorskip("filelock", reason="filelock (test extra) guards the shared models")
     from xner.export import TinyModels
 
     root = _shared_root(tmp_path_factory)

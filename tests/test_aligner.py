@@ -22,10 +22,10 @@ from xner.runtime.engines.aligner import (
     MAX_ALIGN_SUBWORDS,
     Aligner,
     AlignmentResult,
-    align_files,
     window_plan,
 )
 from xner.runtime.errors import ConfigError, InputError
+from xner.runtime.jobs import AlignConfig, FileJobConfig, run_align
 
 SIMALIGN_KEYS = {"argmax": "inter", "itermax": "itermax", "match": "mwmf"}
 WORD_ALIGNMENT = ("enfr", "roen", "zhen", "jaen", "en-hi_wpt05")
@@ -288,8 +288,9 @@ def test_align_files_and_cli(tmp_path: Path, tiny_bundle_fp32: Path, fp32: Align
     assert out.read_text(encoding="utf-8").split("\n")[1] == ""  # the empty source line
 
     out2 = tmp_path / "b.talp"
-    count = align_files(tiny_bundle_fp32, pairs=both, output=out2, method="match", verify=False)
-    assert count == 3
+    files = FileJobConfig(both, out2)
+    summary = run_align(tiny_bundle_fp32, files, AlignConfig(method="match"), verify=False)
+    assert summary.written == 3
     matched = [
         r.pairs.tolist() for r in fp32.align(list(zip(src_lines, tgt_lines, strict=True)), "match")
     ]
@@ -314,4 +315,5 @@ def test_cli_input_errors(tmp_path: Path, tiny_bundle_fp32: Path) -> None:
     result = runner.invoke(app, ["align", "-b", bundle, str(src), str(src), "--method", "max"])
     assert result.exit_code == 2 and "choose from argmax, itermax" in result.output
     with pytest.raises(InputError, match="ends after line 2"):
-        align_files(bundle, src, tgt, tmp_path / "lib.talp", verify=False)
+        files = FileJobConfig(src, tmp_path / "lib.talp")
+        run_align(bundle, files, AlignConfig(target=tgt), verify=False)

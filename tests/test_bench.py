@@ -28,7 +28,7 @@ LENGTH = 6
 
 @pytest.fixture(scope="module")
 def bench_run(tiny_models, tiny_bundle, shared_data, tmp_path_factory):
-    pytest.importorskip("simalign")
+    pytest.importorskip("simalign", reason="simalign (test extra) is the reference aligner")
     import run_bench
 
     out = tmp_path_factory.mktemp("bench-results")

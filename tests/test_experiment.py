@@ -4,6 +4,7 @@ with the tiny bundle (figures meaningless, mechanics real)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import re
@@ -11,10 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_engines import fake_engines
 from torchfree import run_cli_torch_free
 from typer.testing import CliRunner
 
 from xner.cli.main import app
+from xner.runtime.data import Sentence
 from xner.runtime.engines.engine_set import Engines
 from xner.runtime.engines.options import EngineOptions
 from xner.runtime.engines.tagger import Tagger, tag_sentences
@@ -25,11 +28,15 @@ from xner.runtime.experiment.run import (
     MODEL_TRANSFER,
     RESULT_FILES,
     ExperimentResult,
+    _Plan,
+    _run_language,
     experiment_methods,
     run_experiment,
 )
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.pipelines.translate_test import translate_test
+from xner.runtime.pipelines import translate_test
+from xner.runtime.projection.registry import register_method, resolve_method, unregister_method
+from xner.runtime.projection.result import Projected
 
 LANGS = ["hau", "yor", "swa"]
 METHODS = ["heuristic", "ngram", "ngram-exact", MODEL_TRANSFER]
@@ -305,3 +312,39 @@ def test_cli_runs_torch_free_and_offline(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("| language | ngram | model-transfer |")
     assert (tmp_path / RESULT_FILES["chart"]).is_file()  # matplotlib is torch-free too
+
+
+def test_a_method_failing_on_a_sentence_leaves_the_other_methods_alone() -> None:
+    """Each method projects the shared records on its own: before, a sentence the first method
+    could not project counted as failed (all O) for every other method too."""
+
+    @dataclasses.dataclass(frozen=True)
+    class NoOptions:
+        pass
+
+    @register_method("fails-on-kano", NoOptions)
+    def fails_on_kano(batch, options) -> list[Projected]:
+        if any("Kano" in (words or ()) for words in batch.target_tokens):
+            raise ValueError("Kano is out of range")
+        return [Projected([]) for _ in range(batch.size)]
+
+    gold = [
+        Sentence(["Musa", "ya", "tafi", "Kano"], ["B-PER", "O", "O", "B-LOC"], 1, "g.conll"),
+        Sentence(["ina", "Musa"], ["O", "B-PER"], 2, "g.conll"),
+    ]
+    methods = ["fails-on-kano", "heuristic"]
+    plan = _Plan(
+        ["hau"],
+        {},
+        {"hau": "hau_Latn"},
+        methods,
+        {method: resolve_method(method) for method in methods},
+    )
+    try:
+        run = {"beam_size": 1, "align_method": None}
+        failing, heuristic = _run_language(fake_engines(), plan, "hau", gold, (), run, None)
+    finally:
+        unregister_method("fails-on-kano")
+    assert (failing.method, failing.failed) == ("fails-on-kano", 1)
+    assert (heuristic.method, heuristic.failed) == ("heuristic", 0)
+    assert heuristic.evaluation.overall.correct == 2  # Musa twice (Kano is tagged PER)

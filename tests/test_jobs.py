@@ -1,7 +1,7 @@
 """The file-level projection job (xner.runtime.jobs.projection_files): chunked projection, same
 results and order.
 
-The job projects ``CHUNK_SIZE`` sentences per batched call; these tests shrink the chunk so that
+The job projects ``chunk_size`` sentences per batched call; these tests shrink the chunk so that
 the six example sentences span several chunks.
 """
 
@@ -36,26 +36,25 @@ def one_at_a_time(method: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("chunk_size", [1, 4, 512])
 @pytest.mark.parametrize("method", ["heuristic", "ngram"])
-def test_chunks_give_the_results_of_one_sentence_at_a_time(monkeypatch, chunk_size, method):
-    monkeypatch.setattr(jobs, "CHUNK_SIZE", chunk_size)
+def test_chunks_give_the_results_of_one_sentence_at_a_time(chunk_size, method):
     stats = jobs.ProjectionStats()
-    out = list(jobs.projected_sentences(SOURCE, TARGET, LINKS, method=method, stats=stats))
+    config = jobs.ProjectConfig(TARGET, LINKS, method, chunk_size=chunk_size)
+    out = list(jobs.projected_sentences(SOURCE, config, stats=stats))
     assert [s.tags for s in out] == one_at_a_time(method)
     assert [s.tokens for s in out] == [s.tokens for s in read_sentences(TARGET)]
     assert stats.sentences == 6 and stats.source_entities == 15
     assert stats.projected_entities == sum(len(spans_from_tags(s.tags)) for s in out)
 
 
-def test_sentences_before_a_problem_come_out_first(monkeypatch, tmp_path):
+def test_sentences_before_a_problem_come_out_first(tmp_path):
     """A bad tag in sentence 5: the four sentences before it are yielded, then the error."""
-    monkeypatch.setattr(jobs, "CHUNK_SIZE", 3)
     blocks = SOURCE.read_text(encoding="utf-8").strip().split("\n\n")
     lines = blocks[4].splitlines()
     lines[0] = lines[0].split("\t")[0] + "\tX-PER"
     blocks[4] = "\n".join(lines)
     bad = tmp_path / "bad.conll"
     bad.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
-    stream = jobs.projected_sentences(bad, TARGET, LINKS)
+    stream = jobs.projected_sentences(bad, jobs.ProjectConfig(TARGET, LINKS, chunk_size=3))
     done = [next(stream) for _ in range(4)]
     assert [s.tags for s in done] == one_at_a_time("heuristic")[:4]
     with pytest.raises(InputError, match="X-PER"):

@@ -2,7 +2,7 @@
 
 Before the fix a 100,000-character line made translate-test build a 93,754 x 85,965 similarity
 matrix and die with a ``MemoryError`` traceback; translate-train did the same on a long JSONL
-line. Now the pipelines cut such a sentence into segments (``stages.segment_words``) that go
+line. Now the pipelines cut such a sentence into segments (``segments.segment_words``) that go
 through the engines like ordinary sentences, and the aligner refuses a pair beyond its cap with
 one clear line. The end-to-end tests run the real CLI / library in a child process on the tiny
 bundle and bound the child's peak resident memory (a bound, not a timing).
@@ -10,6 +10,7 @@ bundle and bound the child's peak resident memory (a bound, not a timing).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -31,16 +32,19 @@ from xner.runtime.engines.tagger import _choose_windows, _subword_range, plan_wi
 from xner.runtime.engines.translator import split_for_length
 from xner.runtime.errors import InputError
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.jobs import run_translate_test
-from xner.runtime.pipelines import Engines, translate_test, translate_train
-from xner.runtime.pipelines.stages import (
+from xner.runtime.jobs import FileJobConfig, run_translate_test
+from xner.runtime.pipelines import Engines, TranslateTestConfig, translate_test, translate_train
+from xner.runtime.pipelines.records import Record, by_sentence, live, plan, sentence_error
+from xner.runtime.pipelines.segments import (
     SEGMENT_CHARS,
     SEGMENT_WORDS,
-    Segments,
+    Joined,
     join_segments,
+    segment_ranges,
     segment_words,
 )
 from xner.runtime.projection import Match
+from xner.runtime.projection.result import Projected
 from xner.runtime.tags import spans_from_tags, validate_tags
 
 PEAK_BOUND_MIB = 1536  # generous: the tiny bundle's runs peak at a few hundred MiB
@@ -188,39 +192,72 @@ def test_segments_cover_the_sentence_within_bounds(seed: int) -> None:
 def test_segments_of_a_chunk_and_their_errors() -> None:
     words, _ = long_words(5_000)
     chunk = [Sentence(["short", "one"], line=1), Sentence(words, line=2), Sentence([], line=3)]
-    parts = Segments.plan(chunk)
-    assert list(parts.segments(0)) == [0]
-    assert len(parts.segments(1)) == len(segment_words(words)) > 1
-    assert len(parts.segments(2)) == 0
-    assert [w for u in parts.segments(1) for w in parts.words(u, chunk)] == words
-    second = parts.segments(1)[1]
-    errors = {second: "alignment failed: boom", 0: "the translation is empty"}
-    failed = parts.sentence_errors(errors)
-    a, b = parts.start[second], parts.end[second]
-    assert failed == {
-        0: "the translation is empty",
-        1: f"words {a + 1}-{b}: alignment failed: boom",
-    }
-    assert set(parts.live({u: u for u in range(len(parts))}, errors)) == set()
-    assert set(parts.live({0: 0, second: 1}, {0: "x"})) == {second}
+    ranges = segment_ranges(chunk)
+    assert ranges[0] == [(0, 2)] and ranges[2] == []
+    assert ranges[1] == segment_words(words) and len(ranges[1]) > 1
+    records = plan(chunk, ranges)
+    assert [r.sentence for r in records] == [0] + [1] * len(ranges[1])
+    assert [w for r in records if r.sentence == 1 for w in r.words] == words
+    second = records[2]
+    failed = [
+        dataclasses.replace(records[0], error="the translation is empty"),
+        records[1],
+        dataclasses.replace(second, error="alignment failed: boom"),
+        *records[3:],
+    ]
+    grouped = by_sentence(failed, len(chunk))
+    assert [sentence_error(mine) for mine in grouped] == [
+        "the translation is empty",
+        f"words {second.start + 1}-{second.end}: alignment failed: boom",
+        None,
+    ]
+    assert live(failed) == []
+    assert live([records[0], *failed[1:]]) == [0]
+
+
+def test_plan_gives_each_segment_its_gold_spans() -> None:
+    sentence = Sentence(["a", "b", "c", "d", "e"], line=1)
+    spans = [Span(0, 1, "PER"), Span(3, 5, "LOC")]
+    records = plan([sentence], [[(0, 3), (3, 5)]], spans=[spans])
+    assert [r.spans for r in records] == [[Span(0, 1, "PER")], [Span(0, 2, "LOC")]]
+    assert [(r.start, r.end, r.words) for r in records] == [
+        (0, 3, ["a", "b", "c"]),
+        (3, 5, ["d", "e"]),
+    ]
+
+
+def _piece(source: int, target: int, spans, links, projected) -> Record:
+    """A translate-train record with ``source`` words and a ``target``-word translation."""
+    return Record(
+        0,
+        0,
+        ["w"] * source,
+        translated=["t"] * target,
+        spans=spans,
+        links=links,
+        projected=None if projected is None else Projected(*projected),
+    )
 
 
 def test_join_segments_shifts_spans_links_and_matches() -> None:
-    first = (3, 4, [Span(0, 1, "PER")], np.array([[0, 0], [2, 3]]), ([Span(0, 1, "PER")], None))
-    second = (
+    first = _piece(3, 4, [Span(0, 1, "PER")], np.array([[0, 0], [2, 3]]), ([Span(0, 1, "PER")],))
+    second = _piece(
         2,
         5,
         [Span(1, 2, "LOC")],
         np.array([[1, 4]]),
         ([Span(4, 5, "LOC")], [Match(0, Span(4, 5, "LOC"), 0.5)]),
     )
-    skipped = (4, 1, [], None, ([], None))
-    sources, links, projected, matches = join_segments([first, skipped, second])
-    assert sources == [Span(0, 1, "PER"), Span(8, 9, "LOC")]
-    assert links.tolist() == [[0, 0], [2, 3], [8, 9]]
-    assert projected == [Span(0, 1, "PER"), Span(9, 10, "LOC")]
-    assert matches == [Match(1, Span(9, 10, "LOC"), 0.5)]
-    assert join_segments([skipped]) == ([], None, [], None)
+    skipped = _piece(4, 1, [], None, None)
+    joined = join_segments([first, skipped, second])
+    assert joined.source_spans == [Span(0, 1, "PER"), Span(8, 9, "LOC")]
+    assert joined.links.tolist() == [[0, 0], [2, 3], [8, 9]]
+    assert joined.spans == [Span(0, 1, "PER"), Span(9, 10, "LOC")]
+    assert joined.matches == [Match(1, Span(9, 10, "LOC"), 0.5)]
+    assert join_segments([skipped]) == Joined([], None, [], None)
+    # translate-test: the translation is the source side
+    back = dataclasses.replace(first, from_translation=True)
+    assert join_segments([back, back]).source_spans == [Span(0, 1, "PER"), Span(4, 5, "PER")]
 
 
 @pytest.mark.parametrize("method", ["argmax", "itermax", "match", "softmax"])
@@ -360,12 +397,14 @@ def test_a_segment_over_the_aligner_cap_fails_its_sentence_with_file_and_line(
     source.write_text("Musa ya tafi Kano .\n" + " ".join(words) + "\n", encoding="utf-8")
     monkeypatch.setattr(aligner_module, "MAX_ALIGN_SUBWORDS", 150)
     with pytest.raises(InputError) as caught:
-        run_translate_test(engines, source, tmp_path / "o.conll", "hau", on_error="fail")
+        files = FileJobConfig(source, tmp_path / "o.conll", on_error="fail")
+        run_translate_test(engines, files, TranslateTestConfig("hau"))
     message = str(caught.value)
     assert message.startswith(f"{source}:2: words "), message
     assert "alignment failed: sentence too long to align: " in message
     assert "(limit 150 subwords a side)" in message
-    summary = run_translate_test(engines, source, tmp_path / "c.conll", "hau", on_error="copy-O")
+    files = FileJobConfig(source, tmp_path / "c.conll", on_error="copy-O")
+    summary = run_translate_test(engines, files, TranslateTestConfig("hau"))
     assert summary.failed == 1 and summary.written == 2
     written = list(read_sentences(tmp_path / "c.conll"))
     assert written[1].tokens == words and set(written[1].tags) == {"O"}

@@ -220,7 +220,7 @@ def test_experiment_checks_its_output_folder_first(inputs, tmp_path, no_models) 
         ("translate-test", ["--lang", "klingonish"], "unknown language"),
         ("translate-test", ["--to", "text"], "tags cannot be written as text"),
         ("translate-test", ["--device", "tpu"], "unknown device 'tpu'"),
-        ("translate-test", ["--exact"], "--exact and --max-len belong to --method ngram"),
+        ("translate-test", ["--exact"], "--exact belongs to --method ngram"),
         ("translate-train", ["--align-method", "foo"], "unknown alignment method 'foo'"),
         ("translate-train", ["--compute-type", "int9"], "unknown compute type 'int9'"),
         ("translate-train", ["--on-error", "ignore"], "unknown on-error policy 'ignore'"),

@@ -7,6 +7,7 @@ that agree with the output), failure handling and laziness. The CLI runs torch-f
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -21,18 +22,30 @@ from xner.cli.main import app
 from xner.runtime.data import Sentence, Span
 from xner.runtime.engines.aligner import AlignmentResult
 from xner.runtime.engines.translator import Translation
-from xner.runtime.errors import InputError
+from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import evaluate
 from xner.runtime.files.formats import read_sentences, write_sentences
-from xner.runtime.jobs import run_model_transfer, run_translate_test, run_translate_train
+from xner.runtime.jobs import (
+    FileJobConfig,
+    run_model_transfer,
+    run_translate_test,
+    run_translate_train,
+)
 from xner.runtime.pipelines import (
     Engines,
+    ModelTransferConfig,
+    TranslateTestConfig,
     TranslateTestResult,
+    TranslateTrainConfig,
     model_transfer,
     translate_test,
     translate_train,
 )
-from xner.runtime.pipelines.stages import join_words, project_chunk, project_spans
+from xner.runtime.pipelines.records import Record, live, sentence_error
+from xner.runtime.pipelines.stages import guarded, join_words, project
+from xner.runtime.projection import ProjectionItem
+from xner.runtime.projection.registry import project_results
+from xner.runtime.projection.result import Projected
 from xner.runtime.tags import spans_from_tags, validate_tags
 from xner.runtime.tokenize import word_tokenize
 
@@ -257,10 +270,10 @@ def test_translate_train_counts_lost_entities(engines, english) -> None:
 
 def test_drop_incomplete_leaves_out_lossy_projections(engines, english, tmp_path) -> None:
     kept, dropped = tmp_path / "all.jsonl", tmp_path / "complete.jsonl"
-    a = run_translate_train(engines, english, kept, "eng", "deu", method="ngram", chunk_size=8)
-    b = run_translate_train(
-        engines, english, dropped, "eng", "deu", method="ngram", chunk_size=8, drop_incomplete=True
-    )
+    config = TranslateTrainConfig("eng", "deu", method="ngram", chunk_size=8)
+    a = run_translate_train(engines, FileJobConfig(english, kept), config)
+    lossless = dataclasses.replace(config, drop_incomplete=True)
+    b = run_translate_train(engines, FileJobConfig(english, dropped), lossless)
     assert a.incomplete == b.incomplete == b.dropped > 0 and a.dropped == 0
     assert b.written == a.written - b.dropped == len(read_jsonl(dropped))
     assert "incomplete projections (an entity lost)" in b.report()
@@ -302,23 +315,56 @@ def test_a_sentence_that_cannot_be_projected_fails_alone(engines, hausa) -> None
     assert all(results[k].error is None for k in rest)
 
 
+def _record(k: int, spans: list[Span], links: list[list[int]], target: list[str]) -> Record:
+    """A record of translate-train's shape: ``target`` is the translation, ``spans`` gold."""
+    return Record(k, 0, ["w"] * 6, translated=target, spans=spans, links=np.array(links))
+
+
 @pytest.mark.parametrize("method", ["heuristic", "ngram"])
-def test_project_chunk_equals_one_sentence_at_a_time(method) -> None:
-    good = ([Span(0, 2, "PER")], np.array([[0, 1], [1, 2]]), ["a", "b", "c"])
-    empty = ([], np.array([[5, 9]]), ["a"])  # no entity: its links are not looked at
-    bad = ([Span(0, 1, "LOC")], np.array([[0, 3]]), ["a", "b"])
-    errors: dict[int, str] = {}
-    out = project_chunk({0: good, 1: empty, 2: bad, 3: good}, method, None, errors)
-    assert errors == {
-        2: "projection failed: alignment link 0-3 points past the target sentence (2 words)"
-    }
-    assert out == {
-        k: project_spans(*job, method, None) for k, job in [(0, good), (1, empty), (3, good)]
-    }
-    assert out[0][0] == [Span(1, 3, "PER")]
-    assert out[1] == ([], [] if method == "ngram" else None)
+def test_project_stage_equals_one_sentence_at_a_time(method) -> None:
+    good = ([Span(0, 2, "PER")], [[0, 1], [1, 2]], ["a", "b", "c"])
+    empty = ([], [[5, 9]], ["a"])  # no entity: its links are not looked at
+    bad = ([Span(0, 1, "LOC")], [[0, 3]], ["a", "b"])
+    chunk = [_record(k, *job) for k, job in enumerate([good, empty, bad, good])]
+    out = project(chunk, method, None)
+    assert [r.error for r in out] == [
+        None,
+        None,
+        "projection failed: alignment link 0-3 points past the target sentence (2 words)",
+        None,
+    ]
+    alone = [project([record], method, None)[0] for record in chunk]
+    assert [r.projected for r in out] == [r.projected for r in alone]
+    assert out[0].projected.spans == [Span(1, 3, "PER")]
+    assert out[1].projected == Projected([], [] if method == "ngram" else None)
+    assert out[2].projected is None and chunk[2].error is None  # the input records are kept
     with pytest.raises(ValueError, match="points past"):
-        project_spans(*bad, method, None)
+        project_results([ProjectionItem(bad[0], np.array(bad[1]), 2, bad[2])], method)
+
+
+def test_guarded_retries_one_by_one_and_names_the_stage() -> None:
+    calls: list[list[int]] = []
+
+    def fn(batch: list[int]) -> list[int]:
+        calls.append(batch)
+        if 3 in batch:
+            raise RuntimeError("three\nis   bad")
+        return [x * 10 for x in batch]
+
+    errors: dict[str, str] = {}
+    out = guarded("doubling", fn, {"a": 1, "b": 3, "c": 5}, errors)
+    assert out == {"a": 10, "c": 50}
+    assert errors == {"b": "doubling failed: three is bad"}
+    assert calls == [[1, 3, 5], [1], [3], [5]]
+    with pytest.raises(ConfigError):  # an error about every sentence is never caught
+        guarded("x", lambda batch: (_ for _ in ()).throw(ConfigError("bad")), {0: 1}, {})
+
+
+def test_a_failed_segment_stops_its_sentence_in_later_stages() -> None:
+    records = [Record(0, 0, ["a"]), Record(0, 1, ["b"], error="x"), Record(1, 0, ["c"])]
+    assert live(records) == [2]
+    assert sentence_error(records[:2]) == "words 2-2: x"
+    assert sentence_error(records[2:]) is None
 
 
 @pytest.mark.parametrize(
@@ -330,9 +376,8 @@ def test_on_error_policies(failing, hausa, tmp_path, policy, written, status) ->
     source = tmp_path / "in.conll"
     write_sentences(sentences, source)
     out, explain = tmp_path / "out.conll", tmp_path / "ex.jsonl"
-    summary = run_translate_test(
-        failing, source, out, "hau", explain=explain, on_error=policy, chunk_size=2
-    )
+    files = FileJobConfig(source, out, explain=explain, on_error=policy)
+    summary = run_translate_test(failing, files, TranslateTestConfig("hau", chunk_size=2))
     assert (summary.failed, summary.written, summary.sentences) == (1, written, 6)
     line = list(read_sentences(source))[3].line
     assert summary.problems == [f"{source}:{line}: translation failed: the engine broke"]
@@ -348,7 +393,8 @@ def test_fail_policy_stops_with_file_and_line(failing, hausa, tmp_path) -> None:
     source = tmp_path / "in.conll"
     write_sentences(sentences, source)
     with pytest.raises(InputError) as caught:
-        run_translate_test(failing, source, tmp_path / "o.conll", "hau", on_error="fail")
+        files = FileJobConfig(source, tmp_path / "o.conll", on_error="fail")
+        run_translate_test(failing, files, TranslateTestConfig("hau"))
     line = list(read_sentences(source))[1].line
     assert str(caught.value).startswith(f"{source}:{line}: translation failed: the engine broke")
     assert not (tmp_path / "o.conll").exists()
@@ -380,7 +426,8 @@ def test_cli_option_errors_are_one_line(tiny_bundle, hausa, tmp_path) -> None:
 
 def test_stdout_output_streams_and_explain_is_written(engines, hausa, tmp_path, capsys) -> None:
     explain = tmp_path / "ex.jsonl"
-    summary = run_model_transfer(engines, hausa, "-", "hau", explain=explain, chunk_size=8)
+    files = FileJobConfig(hausa, "-", explain=explain)
+    summary = run_model_transfer(engines, files, ModelTransferConfig("hau", chunk_size=8))
     printed = capsys.readouterr().out
     sentences = list(read_sentences(io.StringIO(printed), "conll"))
     assert summary.written == len(sentences) == len(read_jsonl(explain)) == 20

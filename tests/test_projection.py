@@ -12,7 +12,9 @@ import itertools
 import json
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,15 +25,25 @@ from xner.runtime.data import Alignment, Span
 from xner.runtime.errors import ConfigError
 from xner.runtime.projection import (
     HeuristicOptions,
+    Match,
     NgramOptions,
+    Projected,
     ProjectionItem,
     available_methods,
+    available_variants,
     match_entities,
     match_entities_batch,
+    method_info,
+    option,
+    option_fields,
     project,
     project_batch,
+    project_results,
     project_tags,
     register_method,
+    register_variant,
+    resolve_method,
+    unregister_method,
 )
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
 
@@ -679,3 +691,196 @@ def test_real_alignments_match_reference(shared_data, pair):
         assert_valid([m.span for m in exact], len(tgt), set(LABELS))
         n_checked += 1
     assert n_checked > 50
+
+
+# ----------------------------------------------------------------- results, engines, variants
+
+
+@FAST
+@given(batch_items(), heuristic_options, st.sampled_from([None, 2]), st.booleans())
+def test_project_results_carry_each_methods_result(items, heuristic_opts, max_len, exact):
+    """Spans as project_batch gives them; matches (ngram's) as match_entities_batch gives them."""
+    plain = [item._replace(candidates=None) for item in items]
+    assert project_results(plain, "heuristic", heuristic_opts) == [
+        Projected(spans) for spans in project_batch(plain, "heuristic", heuristic_opts)
+    ]
+    options = NgramOptions(max_len=max_len, exact=exact)
+    assert project_results(items, "ngram", options) == [
+        Projected([m.span for m in matches], matches)
+        for matches in match_entities_batch(items, options)
+    ]
+
+
+def test_project_results_skip_sentences_without_spans_or_words():
+    """Such a sentence projects nothing and its alignment is not read (a link past its end is
+    no error); error numbers still count every sentence of the batch."""
+    good = ([Span(0, 1, PER)], [(0, 1)], 2, ["a", "b"])
+    no_spans = ([], [(0, 9)], 3, ["a", "b", "c"])
+    no_words = (iter([Span(0, 1, PER)]), [(0, 9)], 0, [])
+    out = project_results([no_spans, good, no_words], "ngram")
+    assert out == [Projected([], []), project_results([good], "ngram")[0], Projected([], [])]
+    assert out[1].spans == [Span(1, 2, PER)]
+    heuristic = project_results([no_spans, good, no_words])
+    assert heuristic == [Projected([]), Projected([Span(1, 2, PER)]), Projected([])]
+    assert project_results([no_spans, no_words], "ngram") == [Projected([], [])] * 2
+    assert project_results([]) == []
+    bad = ([Span(0, 1, PER)], [(0, 5)], 2)
+    with pytest.raises(ValueError, match="sentence 2 of the batch: alignment link 0-5"):
+        project_results([no_spans, good, bad])
+    with pytest.raises(ValueError, match="spans, alignment, target_length"):
+        project_results([([Span(0, 1, PER)], [])])
+
+
+def test_methods_say_whether_they_pair_entities():
+    assert method_info("ngram").pairs_entities
+    assert not method_info("heuristic").pairs_entities
+    assert method_info("ngram").needs == method_info("heuristic").needs == ()
+    from xner.runtime.projection import ngram as ngram_module
+    from xner.runtime.projection import result
+
+    assert ngram_module.Match is result.Match is Match  # the old import keeps working
+
+
+@dataclass(frozen=True)
+class _MarkOptions:
+    label: str = option("MARK", help="label of every projected span.")
+    hidden: int = option(3, help="not on the command line.", cli=False)
+
+
+@pytest.fixture
+def translator_method():
+    """A method that asks its translator which target words to label (a stub in the tests)."""
+
+    @register_method("ask-translator", _MarkOptions, needs=("translator",))
+    def ask(batch, options, engines):
+        words = engines.translator.chosen(batch.size)
+        return [Projected([Span(w, w + 1, options.label)]) for w in words]
+
+    yield "ask-translator"
+    unregister_method("ask-translator")
+
+
+def test_a_method_that_needs_engines_gets_them(translator_method):
+    class Translator:
+        calls = 0
+
+        def chosen(self, n):
+            Translator.calls += 1
+            return [0] * n
+
+    engines = SimpleNamespace(translator=Translator(), tagger=None, aligner=None)
+    items = [([Span(0, 1, PER)], [(0, 0)], 2), ([], [], 2), ([Span(0, 1, PER)], [(0, 1)], 3)]
+    out = project_results(items, translator_method, {"label": "X"}, engines=engines)
+    assert out == [Projected([Span(0, 1, "X")]), Projected([]), Projected([Span(0, 1, "X")])]
+    assert Translator.calls == 1  # one call for the batch
+    assert method_info(translator_method).needs == ("translator",)
+    project_results([([], [], 2)], translator_method, engines=engines)
+    assert Translator.calls == 1  # nothing to project: the engines are not used
+    for call in (
+        lambda: project_results(items, translator_method),
+        lambda: project_results([], translator_method),
+        lambda: project_batch(items, translator_method),
+        lambda: project(*items[0], method=translator_method),
+    ):
+        with pytest.raises(ConfigError, match=r"'ask-translator' needs engines \(translator\)"):
+            call()
+
+
+def test_registration_mistakes_are_refused():
+    def fn(batch, options):
+        return [Projected([]) for _ in range(batch.size)]
+
+    with pytest.raises(ValueError, match="unknown engine 'translater'"):
+        register_method("x", _MarkOptions, needs=("translater",))
+    with pytest.raises(ValueError, match="the string"):
+        register_method("x", _MarkOptions, needs="translator")
+    with pytest.raises(ValueError, match="must be a dataclass"):
+        register_method("x", dict)
+
+    @dataclass(frozen=True)
+    class NoDefault:
+        size: int
+
+    with pytest.raises(ValueError, match="'size' of projection method 'x' needs a default"):
+        register_method("x", NoDefault)
+    with pytest.raises(ValueError, match="already registered"):
+        register_method("ngram-exact", _MarkOptions)(fn)
+    assert "x" not in available_methods()
+
+
+def test_a_method_giving_the_wrong_results_is_a_programming_error():
+    register_method("short", _MarkOptions)(lambda batch, options: [])
+    register_method("no-matches", _MarkOptions, pairs_entities=True)(
+        lambda batch, options: [Projected([]) for _ in range(batch.size)]
+    )
+    item = ([Span(0, 1, PER)], [(0, 0)], 1)
+    try:
+        with pytest.raises(TypeError, match="'short' gave 0 results for 1 sentences"):
+            project_batch([item], "short")
+        with pytest.raises(TypeError, match="'no-matches' pairs entities but gave no matches"):
+            project_results([item], "no-matches")
+        assert project_results([([], [], 1)], "no-matches") == [Projected([], [])]
+    finally:
+        unregister_method("short")
+        unregister_method("no-matches")
+    assert available_methods() == ("heuristic", "ngram")
+
+
+def test_variants():
+    assert available_variants() == ("ngram-exact",)
+    assert resolve_method("ngram-exact") == ("ngram", NgramOptions(exact=True))
+    assert resolve_method("ngram-exact", {"max_len": 3}) == (
+        "ngram",
+        NgramOptions(max_len=3, exact=True),
+    )
+    assert resolve_method("ngram-exact", NgramOptions(exact=False)) == (
+        "ngram",
+        NgramOptions(exact=True),  # the variant's options win
+    )
+    assert resolve_method("heuristic", {"keep": "largest"}) == (
+        "heuristic",
+        HeuristicOptions(keep="largest"),
+    )
+    assert resolve_method("ngram") == ("ngram", NgramOptions())
+    with pytest.raises(ConfigError, match="choose from heuristic, ngram, ngram-exact"):
+        resolve_method("ngram-exakt")
+    with pytest.raises(ConfigError, match="option of projection method 'ngram' 'exakt'"):
+        resolve_method("ngram-exact", {"exakt": True})
+    with pytest.raises(ValueError, match="already registered"):
+        register_variant("ngram-exact", "ngram", {"exact": True})
+    with pytest.raises(ValueError, match="unknown projection method 'ngramm'"):
+        register_variant("v", "ngramm", {})
+    with pytest.raises(ValueError, match="'ngram' has no option 'keep'"):
+        register_variant("v", "ngram", {"keep": "all"})
+    assert available_variants() == ("ngram-exact",)
+
+
+def test_unregistering_a_method_removes_its_variants():
+    register_method("temp", _MarkOptions)(lambda batch, options: [])
+    register_variant("temp-x", "temp", {"label": "X"})
+    assert resolve_method("temp-x") == ("temp", _MarkOptions(label="X"))
+    unregister_method("temp")
+    assert "temp" not in available_methods() and available_variants() == ("ngram-exact",)
+    unregister_method("temp")  # unknown: nothing to do
+
+
+def test_option_fields_describe_the_command_line():
+    fields = {f.name: f for f in option_fields(NgramOptions)}
+    assert list(fields) == ["max_len", "stop_words", "exact"]  # max_states: cli=False
+    assert fields["max_len"].annotation == int | None and fields["max_len"].default is None
+    assert fields["stop_words"].annotation == tuple[str, ...]
+    assert fields["exact"].flag == "--exact" and fields["exact"].help.startswith("optimal")
+    names = [f.flag for f in option_fields(HeuristicOptions)]
+    assert names == ["--merge-distance", "--length-ratio", "--keep", "--collisions"]
+    assert [f.name for f in option_fields(_MarkOptions)] == ["label"]
+
+    @dataclass(frozen=True)
+    class Plain:
+        size: int = 2
+        named: str = option("a", help="h", flag="--other")
+
+    plain = option_fields(Plain)
+    assert [(f.name, f.flag, f.help, f.default) for f in plain] == [
+        ("size", "--size", "", 2),
+        ("named", "--other", "h", "a"),
+    ]

@@ -17,9 +17,10 @@ from xner.runtime.data import Sentence
 from xner.runtime.engines.translator import Translation, Translator
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.files.formats import read_sentences, write_sentences
-from xner.runtime.jobs import run_model_transfer, run_translate_test
+from xner.runtime.jobs import FileJobConfig, run_model_transfer, run_translate_test
 from xner.runtime.jobs.resume import Checkpoint, CommittedOutput, partial_path, progress_path
 from xner.runtime.pipelines import Engines
+from xner.runtime.pipelines.configs import ModelTransferConfig, TranslateTestConfig
 
 
 @pytest.fixture(scope="module")
@@ -98,15 +99,19 @@ def test_killed_run_resumes_to_the_uninterrupted_output(tiny_bundle, hausa, tmp_
 def test_interrupted_evaluation_covers_the_whole_input(engines, hausa, tmp_path) -> None:
     source = tmp_path / "in.conll"
     write_sentences(itertools.islice(read_sentences(hausa), 20), source)
-    options = {"evaluate": True, "ignore": ["DATE"], "chunk_size": 4}
-    reference = run_model_transfer(engines, source, tmp_path / "ref.jsonl", "hau", **options)
+    config = ModelTransferConfig("hau", chunk_size=4)
+
+    def files(out: Path, **more) -> FileJobConfig:
+        return FileJobConfig(source, out, evaluate=True, ignore=frozenset({"DATE"}), **more)
+
+    reference = run_model_transfer(engines, files(tmp_path / "ref.jsonl"), config)
     out = tmp_path / "out.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        run_model_transfer(engines, source, out, "hau", progress=interrupt_after(10), **options)
+        run_model_transfer(engines, files(out), config, progress=interrupt_after(10))
     assert json.loads(progress_path(out).read_text())["sentences_done"] == 8
     with pytest.raises(ConfigError, match="pass --resume to continue it or --force"):
-        run_model_transfer(engines, source, out, "hau", **options)
-    summary = run_model_transfer(engines, source, out, "hau", resume=True, **options)
+        run_model_transfer(engines, files(out), config)
+    summary = run_model_transfer(engines, files(out, resume=True), config)
     assert (summary.resumed, summary.processed, summary.sentences) == (8, 12, 20)
     assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
     assert summary.evaluation.to_dict() == reference.evaluation.to_dict()
@@ -118,26 +123,29 @@ def test_resume_refuses_other_settings_or_input(engines, hausa, tmp_path) -> Non
     sentences = list(itertools.islice(read_sentences(hausa), 12))
     write_sentences(sentences, source)
     out = tmp_path / "out.conll"
+    config = ModelTransferConfig(chunk_size=4)
+    dropping = ModelTransferConfig(drop=frozenset({"MISC"}), chunk_size=4)
     with pytest.raises(KeyboardInterrupt):
-        run_model_transfer(engines, source, out, chunk_size=4, progress=interrupt_after(9))
+        run_model_transfer(engines, FileJobConfig(source, out), config, progress=interrupt_after(9))
+    resumed = FileJobConfig(source, out, resume=True)
     with pytest.raises(
         ConfigError,
         match=r"settings differ from the interrupted run of .*: drop \[\] -> \[\"MISC\"\];",
     ):
-        run_model_transfer(engines, source, out, chunk_size=4, drop=["MISC"], resume=True)
+        run_model_transfer(engines, resumed, dropping)
     changed = tmp_path / "changed.conll"
     write_sentences([Sentence(["Kano"], ["B-LOC"]), *sentences[1:]], changed)
     with pytest.raises(ConfigError, match="the first 8 sentences of .* differ"):
-        run_model_transfer(engines, changed, out, chunk_size=4, resume=True)
+        run_model_transfer(engines, FileJobConfig(changed, out, resume=True), config)
     short = tmp_path / "short.conll"
     write_sentences(sentences[:5], short)
     with pytest.raises(ConfigError, match="has 5 sentences but the interrupted run had done 8"):
-        run_model_transfer(engines, short, out, chunk_size=4, resume=True)
+        run_model_transfer(engines, FileJobConfig(short, out, resume=True), config)
     fixed_later = tmp_path / "renamed.conll"  # same first 8 sentences: a legitimate resume
     write_sentences(sentences, fixed_later)
-    summary = run_model_transfer(engines, fixed_later, out, chunk_size=4, resume=True)
+    summary = run_model_transfer(engines, FileJobConfig(fixed_later, out, resume=True), config)
     assert summary.resumed == 8 and summary.written == 12
-    fresh = run_model_transfer(engines, source, out, chunk_size=4, force=True)
+    fresh = run_model_transfer(engines, FileJobConfig(source, out, force=True), config)
     assert fresh.resumed == 0 and fresh.written == 12
 
 
@@ -166,15 +174,16 @@ def test_fail_policy_output_stays_resumable(engines, hausa, tmp_path) -> None:
     write_sentences(sentences, source)
     line = list(read_sentences(source))[5].line
     out, reference = tmp_path / "out.conll", tmp_path / "reference.conll"
+    config = TranslateTestConfig("hau", chunk_size=2)
     with pytest.raises(InputError) as caught:
-        run_translate_test(failing, source, out, "hau", on_error="fail", chunk_size=2)
+        run_translate_test(failing, FileJobConfig(source, out, on_error="fail"), config)
     assert str(caught.value) == (
         f"{source}:{line}: translation failed: the engine broke "
         f"(4 sentences before it are saved in {out}.partial: --resume)"
     )
     assert json.loads(progress_path(out).read_text())["sentences_done"] == 4
-    resumed = run_translate_test(failing, source, out, "hau", chunk_size=2, resume=True)
-    full = run_translate_test(failing, source, reference, "hau", chunk_size=2)
+    resumed = run_translate_test(failing, FileJobConfig(source, out, resume=True), config)
+    full = run_translate_test(failing, FileJobConfig(source, reference), config)
     assert out.read_bytes() == reference.read_bytes()
     assert (resumed.failed, resumed.copied, resumed.sentences) == (full.failed, full.copied, 8)
 
@@ -188,11 +197,13 @@ def test_resume_refuses_another_policy_once_it_shaped_the_output(engines, hausa,
     source = tmp_path / "in.conll"
     write_sentences(sentences, source)
     out = tmp_path / "out.conll"
+    config = TranslateTestConfig("hau", chunk_size=2)
     with pytest.raises(KeyboardInterrupt):
-        run_translate_test(failing, source, out, "hau", chunk_size=2, progress=interrupt_after(5))
+        run_translate_test(failing, FileJobConfig(source, out), config, progress=interrupt_after(5))
+    skipping = FileJobConfig(source, out, on_error="skip", resume=True)
     with pytest.raises(ConfigError, match=r"on_error copy-O -> skip \(1 failed sentences"):
-        run_translate_test(failing, source, out, "hau", chunk_size=2, on_error="skip", resume=True)
-    summary = run_translate_test(failing, source, out, "hau", chunk_size=2, resume=True)
+        run_translate_test(failing, skipping, config)
+    summary = run_translate_test(failing, FileJobConfig(source, out, resume=True), config)
     assert (summary.resumed, summary.copied, summary.sentences) == (4, 1, 8)
 
 
@@ -285,7 +296,10 @@ def test_a_job_reads_its_input_one_chunk_at_a_time(engines, hausa, tmp_path) -> 
             yield item
 
     summary = run_model_transfer(
-        engines, stream, tmp_path / "o.conll", in_fmt="text", chunk_size=16, progress=watch
+        engines,
+        FileJobConfig(stream, tmp_path / "o.conll", in_fmt="text"),
+        ModelTransferConfig(chunk_size=16),
+        progress=watch,
     )
     assert summary.written == 400 and len(seen) == 400
     assert all(read <= (k // 16 + 1) * 16 for k, read in seen)
@@ -368,10 +382,36 @@ KILL_POINTS = {  # point -> which call kills (the sidecar is written once at sta
     "finish": 1,
 }
 TRANSLATE = "engines.translator.Translator.translate"
+
+
+def job_inputs(name: str, source: Path, folder: Path) -> list[str | Path]:
+    """The input arguments of command ``name`` for the 30 labelled sentences of ``source``."""
+    sentences = list(read_sentences(source))
+    text = folder / "in.txt"
+    if name in ("translate-test", "translate-train", "tag"):
+        return [source]
+    text.write_text("".join(" ".join(s.tokens) + "\n" for s in sentences), encoding="utf-8")
+    if name in ("translate", "align"):
+        return [text, text] if name == "align" else [text]
+    links = folder / "links.txt"  # each word with itself
+    links.write_text(
+        "".join(" ".join(f"{i}-{i}" for i in range(len(s.tokens))) + "\n" for s in sentences),
+        encoding="utf-8",
+    )
+    return ["--source", source, "--target", text, "--alignments", links]
+
+
+ENGINE_FLAGS = ["--intra-threads", "1", "--skip-verify"]
+# name -> (options, the method killed at the "engine" point, explains, the output holds words)
 RESUMABLE = {
-    "translate-test": (["--lang", "hau"], TRANSLATE, True),
-    "translate-train": (["--src-lang", "hau", "--tgt-lang", "eng"], TRANSLATE, True),
-    "tag": (["--lang", "hau"], "engines.tagger.Tagger.tag", False),
+    "translate-test": (["--lang", "hau", *ENGINE_FLAGS], TRANSLATE, True, True),
+    "translate-train": (["--src-lang", "hau", "--tgt-lang", "eng", *ENGINE_FLAGS], TRANSLATE,
+                        True, False),
+    "tag": (["--lang", "hau", *ENGINE_FLAGS], "engines.tagger.Tagger.tag", False, True),
+    "translate": (["--src-lang", "hau", "--tgt-lang", "eng", *ENGINE_FLAGS], TRANSLATE, False,
+                  False),
+    "align": (ENGINE_FLAGS, "engines.aligner.Aligner.align", False, False),
+    "project": ([], None, False, True),
 }  # fmt: skip
 
 
@@ -382,22 +422,24 @@ def files_of(folder: Path) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RESUMABLE))
 def test_kill_at_five_points_then_resume(name, tiny_bundle, hausa, tmp_path) -> None:
-    args, engine, explains = RESUMABLE[name]
+    options, engine, explains, words = RESUMABLE[name]
     source = tmp_path / "in.conll"
     write_sentences(itertools.islice(read_sentences(hausa), 30), source)
+    inputs = job_inputs(name, source, tmp_path)
+    bundle = [] if name == "project" else ["-b", tiny_bundle]
 
-    def command(folder: Path) -> list[str]:
+    def command(folder: Path) -> list[str | Path]:
         out = folder / "out.jsonl"
         extra = ["--explain", folder / "out.explain.jsonl"] if explains else []
-        return [name, "-b", tiny_bundle, *args, source, "-o", out, "--chunk-size", "5",
-                "--intra-threads", "1", "--skip-verify", *extra]  # fmt: skip
+        return [name, *bundle, *options, *inputs, "-o", out, "--chunk-size", "5", *extra]
 
     (tmp_path / "reference").mkdir()
     done = subprocess.run(xner(*command(tmp_path / "reference")), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     reference = files_of(tmp_path / "reference")
     left: dict[str, dict[str, int]] = {}
-    for point, count in KILL_POINTS.items():
+    points = {p: n for p, n in KILL_POINTS.items() if engine is not None or p != "engine"}
+    for point, count in points.items():
         folder = tmp_path / point
         folder.mkdir()
         killed = subprocess.run(
@@ -417,10 +459,13 @@ def test_kill_at_five_points_then_resume(name, tiny_bundle, hausa, tmp_path) -> 
         if explains:  # one record per input sentence, in order
             lines = (folder / "out.explain.jsonl").read_text(encoding="utf-8").splitlines()
             assert [json.loads(line)["index"] for line in lines] == list(range(30))
-        if name != "translate-train":  # the output holds the input's words
+        if words:  # the output holds the input's words
             lines = (folder / "out.jsonl").read_text(encoding="utf-8").splitlines()
             tokens = [json.loads(line)["tokens"] for line in lines]
             assert tokens == [s.tokens for s in read_sentences(source)]
+        else:  # one line per input sentence
+            lines = (folder / "out.jsonl").read_text(encoding="utf-8").splitlines()
+            assert len(lines) == 30 or name == "translate-train"
     # what each kill left behind (the partial files, the sidecar, a half-written sidecar)
     assert "out.jsonl.partial" in left["start"] and "out.jsonl" not in left["start"]
     assert "out.jsonl.progress.json.tmp" in left["append"]
@@ -439,10 +484,12 @@ def test_resume_refuses_another_compute_type_or_device(tiny_bundle, hausa, tmp_p
     write_sentences(itertools.islice(read_sentences(hausa), 12), source)
     out, reference = tmp_path / "out.conll", tmp_path / "reference.conll"
     int8 = EngineOptions(device="cpu", compute_type="int8", intra_threads=1)
-    run_translate_test(tiny_bundle, source, reference, "hau", engine_options=int8, chunk_size=4)
+    config = TranslateTestConfig("hau", chunk_size=4)
+    resumed = FileJobConfig(source, out, resume=True)
+    run_translate_test(tiny_bundle, FileJobConfig(source, reference), config, engine_options=int8)
     with pytest.raises(KeyboardInterrupt):
         run_translate_test(
-            tiny_bundle, source, out, "hau", engine_options=int8, chunk_size=4,
+            tiny_bundle, FileJobConfig(source, out), config, engine_options=int8,
             progress=interrupt_after(9),
         )  # fmt: skip
     real_choose = engines_module.choose_device
@@ -464,14 +511,9 @@ def test_resume_refuses_another_compute_type_or_device(tiny_bundle, hausa, tmp_p
         ):
             options = int8.with_(**changed)
             with pytest.raises(ConfigError, match="--resume: settings differ") as caught:
-                run_translate_test(
-                    tiny_bundle, source, out, "hau", engine_options=options, chunk_size=4,
-                    resume=True,
-                )  # fmt: skip
+                run_translate_test(tiny_bundle, resumed, config, engine_options=options)
             assert shown in str(caught.value)
     # threads and batch sizes change speed, not labels: they are not in the fingerprint
     other = int8.with_(intra_threads=2, inter_threads=2, max_batch_size=3)
-    summary = run_translate_test(
-        tiny_bundle, source, out, "hau", engine_options=other, chunk_size=4, resume=True
-    )
+    summary = run_translate_test(tiny_bundle, resumed, config, engine_options=other)
     assert summary.resumed == 8 and out.read_bytes() == reference.read_bytes()

@@ -128,3 +128,20 @@ def test_min_decoding_length_is_honoured(ends_at_once: Path) -> None:
         SOURCE,
     )
     assert refused.exit_code == 2
+
+
+@pytest.mark.slow
+def test_messages_number_sentences_by_line_across_chunks(
+    tiny_bundle: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The file is translated a chunk at a time; a sentence in a later chunk is still named by
+    its line (regression: numbers restarted at 1 in each chunk once translate became a job)."""
+    source = tmp_path / "in.txt"
+    long_word = "abcdefghij" * 300  # more pieces than the translator accepts, no place to cut
+    source.write_text("Shehu Gusau\n\nta duniya\nWA\n" + long_word + "\n", encoding="utf-8")
+    args = ["translate", "--bundle", str(tiny_bundle), *COMMON, "--chunk-size", "2"]
+    result = CliRunner().invoke(app, [*args, str(source), "-o", str(tmp_path / "out.txt")])
+    assert result.exit_code != 0
+    assert "sentence 5 has" in result.output and "too long to fit" in result.output
+    assert not (tmp_path / "out.txt").exists()

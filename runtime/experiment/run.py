@@ -7,23 +7,25 @@ out like MasakhaNER 2.0 (``<lang>.<split>.conll``, IOB2 gold tags) and scores ev
 
 - a projection method run through **translate-test** (each sentence is translated into English,
   the translation is tagged, aligned with the original and its entities projected back):
-  every registered projection method (``heuristic``, ``ngram``) and ``ngram-exact`` (``ngram``
-  with exact matching);
+  every registered projection method (``heuristic``, ``ngram``) and variant (``ngram-exact``:
+  ``ngram`` with exact matching);
 - ``model-transfer``: the bundle's multilingual tagger on the target text directly.
 
 Cost: the engines (:class:`~xner.runtime.pipelines.Engines`) are built once for the whole grid,
-and each language goes through :func:`~xner.runtime.pipelines.translate_test` **once**, with the
-first projection method; every other projection method projects the same English entities
-through the same alignment (the results carry both; projection takes milliseconds, the models
-take the time). Model transfer is :func:`~xner.runtime.pipelines.model_transfer`. A cell's
+and each chunk of a language goes through the expensive stages of translate-test **once**
+(:func:`~xner.runtime.pipelines.compose.prepare_translate_test`: translate, tokenize, tag,
+align); then every projection method projects the same records
+(:func:`~xner.runtime.pipelines.stages.project`: projection takes milliseconds, the models take
+the time). Model transfer is :func:`~xner.runtime.pipelines.model_transfer`. A cell's
 ``seconds`` is what that method would have cost alone: the language's shared translate, tag and
 align time plus the method's own projection and scoring time (``model-transfer``: its tagging).
 
-Languages are the folder's file codes (``hau``, ``yor``, ``swa``), resolved to NLLB codes with
-:func:`~xner.runtime.languages.resolve_language` (``swa`` -> ``swh_Latn``). Translate-test needs
-languages that NLLB-200 and the bundle's translator know: a language named explicitly that is
-not one (MasakhaNER's ``pcm``, ``bbj``) is an error before any work; ``all`` takes every file of
-the split and leaves such languages out with a warning.
+Languages are the folder's file codes (``hau``, ``yor``, ``swa``), resolved to NLLB codes
+(``swa`` -> ``swh_Latn``). Translate-test needs languages the bundle's translator can translate
+(:func:`~xner.runtime.engines.translator.translatable_language`, read from the bundle's settings:
+an M2M100 translator's ``__ha__`` tokens count as ``hau_Latn``): a language named explicitly
+that is not one (MasakhaNER's ``pcm``, ``bbj``) is an error before any work; ``all`` takes every
+file of the split and leaves such languages out with a warning.
 
 Outputs in ``out_dir`` (:data:`RESULT_FILES`), each written atomically, and rewritten after each
 language so that an interrupted run keeps the languages it finished: ``results.csv`` (a row per
@@ -39,18 +41,17 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from xner.runtime.alignment.methods import get_method
 from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence
-from xner.runtime.engines.options import EngineOptions
+from xner.runtime.engines.options import EngineOptions, chunked
+from xner.runtime.engines.translator import translatable_language
 from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.evaluate import Evaluator
 from xner.runtime.experiment.report import (
@@ -62,12 +63,21 @@ from xner.runtime.experiment.report import (
     write_tables,
 )
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.languages import check_supported, resolve_language
-from xner.runtime.pipelines import Engines, TranslateTestResult, model_transfer, translate_test
-from xner.runtime.pipelines.stages import project_spans
-from xner.runtime.projection import available_methods
-from xner.runtime.projection.registry import method_info, resolve_options
-from xner.runtime.tags import tags_from_spans
+from xner.runtime.names import split_names
+from xner.runtime.pipelines import (
+    Engines,
+    TranslateTestConfig,
+    TranslateTestResult,
+    model_transfer,
+)
+from xner.runtime.pipelines.compose import prepare_translate_test, translate_test_results
+from xner.runtime.pipelines.configs import positive
+from xner.runtime.pipelines.stages import project
+from xner.runtime.projection.registry import (
+    available_methods,
+    available_variants,
+    resolve_method,
+)
 
 __all__ = [
     "ALL_LANGUAGES",
@@ -84,16 +94,13 @@ logger = logging.getLogger("xner")
 
 MODEL_TRANSFER = "model-transfer"
 ALL_LANGUAGES = "all"
-_VARIANTS = {"ngram-exact": ("ngram", {"exact": True})}
-"""Experiment methods that are a registered projection method with some options fixed."""
 
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
-_NO_LINKS = np.zeros((0, 2), dtype=np.int64)
 
 
 def experiment_methods() -> tuple[str, ...]:
     """Valid experiment methods: the projection methods, their variants and ``model-transfer``."""
-    return (*available_methods(), *sorted(_VARIANTS), MODEL_TRANSFER)
+    return (*available_methods(), *available_variants(), MODEL_TRANSFER)
 
 
 # --- the grid -------------------------------------------------------------------------------------
@@ -152,9 +159,9 @@ def run_experiment(
     languages for translate-test, the options, the output files. Raises :class:`ConfigError` or
     :class:`InputError` (a malformed gold file, with its line).
     """
-    for name, value in (("limit", limit), ("beam_size", beam_size)):
-        if (value is not None or name != "limit") and not _positive(value):
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    if limit is not None:
+        positive("limit", limit)
+    positive("beam_size", beam_size)
     get_method(align_method)  # an unknown one lists the methods
     ignore = _names(ignore)
     loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
@@ -185,17 +192,9 @@ def run_experiment(
     return result
 
 
-def _positive(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def _names(items: Collection[str] | str) -> list[str]:
-    """Names without blanks or repeats, in order (a string is split on commas)."""
-    return list(
-        dict.fromkeys(
-            x.strip() for x in (items.split(",") if isinstance(items, str) else items) if x.strip()
-        )
-    )
+    """Names without repeats, in order (a string is split on commas: :func:`split_names`)."""
+    return list(dict.fromkeys(split_names(items)))
 
 
 def _plan(
@@ -230,7 +229,7 @@ def _plan(
         unusable: list[str] = []
         for name in names:
             try:
-                codes[name] = check_supported(resolve_language(name), translator.languages)
+                codes[name] = translatable_language(translator, name)
             except ConfigError as error:
                 unusable.append(name)
                 logger.debug("%s: %s", name, error)
@@ -268,10 +267,8 @@ def _projections(
     for method in methods:
         if method == MODEL_TRANSFER:
             continue
-        base, fixed = _VARIANTS.get(method, (method, {}))
-        info = method_info(base)
-        opts = resolve_options(info, given.get(base))
-        chosen[method] = (base, dataclasses.replace(opts, **fixed) if fixed else opts)
+        base, _ = resolve_method(method)
+        chosen[method] = resolve_method(method, given.get(base))
     return chosen
 
 
@@ -335,19 +332,12 @@ class _Counter:
         self.truncated = 0
         self.example = ""  # the first failure, as FILE:LINE: error
 
-    def add(
-        self,
-        result: TranslateTestResult,
-        tags: Sequence[str],
-        gold: Sentence,
-        error: str | None = None,
-    ) -> None:
-        self.evaluator.add(gold.tags or (), tags, line=gold.line or None, source=gold.source)
+    def add(self, result: TranslateTestResult, gold: Sentence) -> None:
+        self.evaluator.add(gold.tags or (), result.tags, line=gold.line or None, source=gold.source)
         self.truncated += result.truncated
-        error = error or result.error
-        if error is not None:
+        if result.error is not None:
             self.failed += 1
-            self.example = self.example or f"{gold.source}:{gold.line}: {error}"
+            self.example = self.example or f"{gold.source}:{gold.line}: {result.error}"
 
     def cell(self, lang: str, code: str | None, method: str, shared: float) -> ExperimentCell:
         result = self.evaluator.result()
@@ -367,42 +357,23 @@ def _run_language(
     run: Mapping[str, Any],
     progress: Progress | None,
 ) -> list[ExperimentCell]:
-    """The cells of one language: translate-test once for every projection method, then model
-    transfer."""
+    """The cells of one language: translate-test's expensive stages once for every projection
+    method, then model transfer."""
     wrap = progress or (lambda items, _description: items)
-    drop = set(ignore) & set(engines.entity_types())  # not projected, not competing for spans
+    drop = frozenset(ignore) & frozenset(engines.entity_types())  # not projected, not competing
     cells: dict[str, ExperimentCell] = {}
     code = plan.codes[lang]
     if plan.projections:
-        (first, (base, opts)), *others = plan.projections.items()
+        config = TranslateTestConfig(
+            code or lang, drop=drop, beam_size=run["beam_size"], align_method=run["align_method"]
+        )
         counters = {method: _Counter(ignore) for method in plan.projections}
         started = time.perf_counter()
-        stream = translate_test(
-            engines,
-            gold,
-            code or lang,
-            method=base,
-            options=opts,
-            drop=drop,
-            beam_size=run["beam_size"],
-            align_method=run["align_method"],
-        )
-        for sentence, result in zip(gold, wrap(stream, f"{lang}: translate-test"), strict=True):
-            counters[first].add(result, result.tags, sentence)  # the pipeline's own projection
-            for method, (other, other_opts) in others:
+        grid = _every_method(engines, gold, config, plan.projections, counters)
+        for sentence, results in wrap(grid, f"{lang}: translate-test"):
+            for method, result in results.items():
                 tick = time.perf_counter()
-                spans: list[Any] = []
-                error = None
-                if result.error is None and result.english_spans:
-                    links = result.alignment if result.alignment is not None else _NO_LINKS
-                    try:
-                        spans, _ = project_spans(
-                            result.english_spans, links, result.tokens, other, other_opts
-                        )
-                    except ValueError as problem:  # as the pipeline does: this sentence fails
-                        error = f"projection failed: {problem}"
-                tags = tags_from_spans(spans, len(result.tokens))
-                counters[method].add(result, tags, sentence, error)
+                counters[method].add(result, sentence)
                 counters[method].seconds += time.perf_counter() - tick
         shared = time.perf_counter() - started - sum(c.seconds for c in counters.values())
         for method, counter in counters.items():
@@ -412,10 +383,33 @@ def _run_language(
         started = time.perf_counter()
         stream = model_transfer(engines, gold, drop=drop)
         for sentence, result in zip(gold, wrap(stream, f"{lang}: {MODEL_TRANSFER}"), strict=True):
-            counter.add(result, result.tags, sentence)
+            counter.add(result, sentence)
         counter.seconds = time.perf_counter() - started
         cells[MODEL_TRANSFER] = counter.cell(lang, code, MODEL_TRANSFER, 0.0)
     return [cells[method] for method in plan.methods]
+
+
+def _every_method(
+    engines: Engines,
+    gold: list[Sentence],
+    config: TranslateTestConfig,
+    projections: Mapping[str, tuple[str, Any]],
+    counters: Mapping[str, _Counter],
+) -> Iterator[tuple[Sentence, dict[str, TranslateTestResult]]]:
+    """Each gold sentence with its translate-test result under every projection method: per
+    chunk, the expensive stages once, then each method's projection of the same records (its
+    time added to its counter)."""
+    for chunk in chunked(gold, config.chunk_size):
+        records = prepare_translate_test(engines, chunk, config)
+        by_method = {}
+        for method, (base, options) in projections.items():
+            tick = time.perf_counter()
+            by_method[method] = translate_test_results(
+                chunk, project(records, base, options, engines)
+            )
+            counters[method].seconds += time.perf_counter() - tick
+        for k, sentence in enumerate(chunk):
+            yield sentence, {method: results[k] for method, results in by_method.items()}
 
 
 def _log_cell(cell: ExperimentCell, example: str) -> None:

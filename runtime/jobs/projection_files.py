@@ -1,39 +1,103 @@
-"""File-level jobs behind the model-free commands: ``xner project`` and ``xner evaluate``.
+"""File jobs behind the model-free commands: ``xner project`` and ``xner evaluate``.
 
-Each job streams its inputs one sentence at a time, checks that parallel files stay in step, and
-reports any problem as ``FILE:LINE: problem``. Projection runs on chunks of
-:data:`CHUNK_SIZE` sentences (one batched call each). Output is written atomically.
+Each job streams its inputs one sentence at a time, checks that parallel files stay in step
+(:func:`in_step`), and reports any problem as ``FILE:LINE: problem``. Projection runs on chunks
+of ``chunk_size`` sentences (one batched call each), guarded like the pipelines' stages
+(:func:`~xner.runtime.pipelines.stages.guarded`): a sentence whose inputs are out of range fails
+alone. :func:`run_project` writes through the runner (:mod:`xner.runtime.jobs.runner`):
+resumable, with progress and a :class:`~xner.runtime.jobs.summary.RunSummary`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xner.runtime.alignment.pharaoh import check_alignment, clip_alignment, read_alignments
 from xner.runtime.data import Alignment, Sentence, Span
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import EvaluationResult, evaluate
-from xner.runtime.files.atomic import check_output
-from xner.runtime.files.formats import read_sentences, write_sentences
+from xner.runtime.files.formats import read_sentences, resolve_format
+from xner.runtime.files.io import Source
+from xner.runtime.jobs.file_config import FileJobConfig
+from xner.runtime.jobs.runner import FileJob, JobInput, Progress, run_job
+from xner.runtime.jobs.sentence_files import sentence_formats, write_labelled
+from xner.runtime.jobs.summary import RunSummary
+from xner.runtime.pipelines.configs import positive
+from xner.runtime.pipelines.results import span_records
+from xner.runtime.pipelines.stages import guarded
 from xner.runtime.projection import ProjectionItem, project_batch
+from xner.runtime.projection.registry import resolve_method
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
+
+__all__ = [
+    "CHUNK_SIZE",
+    "ProjectConfig",
+    "ProjectionStats",
+    "evaluate_files",
+    "in_step",
+    "projected_sentences",
+    "run_project",
+]
 
 logger = logging.getLogger("xner")
 
 PathLike = str | os.PathLike[str]
 OUT_OF_RANGE = ("error", "clip")
 CHUNK_SIZE = 512
-"""Sentences projected together by :func:`projected_sentences` (one batched call)."""
+"""Sentences projected together (one batched call) and per committed chunk, by default."""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Settings of a projection job besides its labelled source (the job's input).
+
+    ``target``: the receiving words, one sentence per line (whitespace-split) or CoNLL/JSONL
+    (tags there are ignored), format ``target_format`` or from the extension. ``alignments``:
+    Pharaoh links ``source_index-target_index``, one line per sentence pair (``one_indexed``:
+    counted from 1). ``method`` and ``options``: a projection method (or variant) and its
+    options. ``out_of_range``: ``"error"`` stops at a link past either sentence, ``"clip"``
+    drops such links (they are counted and logged). ``chunk_size``: sentences per batched call
+    and per commit.
+    """
+
+    target: Source
+    alignments: Source
+    method: str = "heuristic"
+    options: Any = None
+    one_indexed: bool = False
+    out_of_range: str = "error"
+    target_format: str | None = None
+    chunk_size: int = CHUNK_SIZE
+
+    def __post_init__(self) -> None:
+        positive("chunk_size", self.chunk_size)
+        if self.out_of_range not in OUT_OF_RANGE:
+            raise ConfigError(
+                f"unknown out_of_range {self.out_of_range!r}; choose from error, clip"
+            )
+        method, options = resolve_method(self.method, self.options)
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "options", options)
+
+    def canonical(self) -> dict[str, Any]:
+        """The settings that change the output (their part of the resume fingerprint)."""
+        return {
+            "method": self.method,
+            "options": dataclasses.asdict(self.options),
+            "one_indexed": self.one_indexed,
+            "out_of_range": self.out_of_range,
+        }
 
 
 @dataclass
 class ProjectionStats:
-    """What a projection job did: sentences, entities on each side, links dropped."""
+    """What a projection stream did: sentences, entities on each side, links dropped."""
 
     sentences: int = 0
     source_entities: int = 0
@@ -46,10 +110,70 @@ class ProjectionStats:
         return self.projected_entities / self.source_entities if self.source_entities else None
 
 
-def _in_step(
-    *streams: tuple[str, Iterator[Any]],
-) -> Iterator[tuple[Any, ...]]:
-    """Zip named streams, raising :class:`InputError` when one ends before the others."""
+@dataclass(frozen=True)
+class ProjectionInput:
+    """One sentence pair to project, as read: the labelled source, the target words and their
+    links. ``line`` and ``source`` name the alignment line (for messages)."""
+
+    src: Sentence
+    tgt: Sentence
+    links: Alignment
+
+    @property
+    def line(self) -> int:
+        """The line of the alignment file."""
+        return self.links.line
+
+    @property
+    def source(self) -> str:
+        """The alignment file."""
+        return self.links.source
+
+    def key(self) -> list[Any]:
+        """What identifies the pair (for the resume check)."""
+        return [self.src.tokens, self.src.tags, self.tgt.tokens, self.links.pairs.tolist()]
+
+
+@dataclass(frozen=True)
+class ProjectedPair:
+    """A sentence pair and the target's projected labels (a runner result)."""
+
+    input: ProjectionInput
+    spans: list[Span]
+    error: str | None = None
+    truncated: bool = False
+    lost: int = 0
+    source_spans: list[Span] = field(default_factory=list)
+
+    @property
+    def source_entities(self) -> int:
+        """The source entities that were projected."""
+        return len(self.source_spans)
+
+    def output(self) -> Sentence:
+        """The target words with their tags (all ``O`` on error)."""
+        tgt = self.input.tgt
+        return Sentence(
+            tgt.tokens, tags_from_spans(self.spans, len(tgt.tokens)), tgt.line, tgt.source
+        )
+
+    def explain(self) -> dict[str, Any]:
+        """A JSON-ready record of the pair and its projection."""
+        src, tgt = self.input.src, self.input.tgt
+        return {
+            "line": self.input.line,
+            "source_tokens": src.tokens,
+            "source_entities": span_records(self.source_spans, src.tokens),
+            "tokens": tgt.tokens,
+            "alignment": self.input.links.pairs.tolist(),
+            "entities": span_records(self.spans, tgt.tokens),
+            "error": self.error,
+        }
+
+
+def in_step(*streams: tuple[str, Iterator[Any]]) -> Iterator[tuple[Any, ...]]:
+    """Zip named streams of items read from files (each with its ``source`` and ``line``:
+    sentences, alignments), raising :class:`InputError` when one ends before the others."""
     missing = object()
     names = [name for name, _ in streams]
     for count, items in enumerate(
@@ -57,69 +181,54 @@ def _in_step(
     ):
         if any(item is missing for item in items):
             short = [n for n, item in zip(names, items, strict=True) if item is missing]
-            longer = next(item for item in items if item is not missing)
+            longer: JobInput = next(item for item in items if item is not missing)
             raise InputError(
-                getattr(longer, "source", None),
-                getattr(longer, "line", None) or None,
+                longer.source,
+                longer.line or None,
                 f"{' and '.join(short)} ended after {count} sentences, this file goes on",
             )
         yield items
 
 
-def projected_sentences(
-    source: PathLike,
-    target: PathLike,
-    alignments: PathLike,
-    *,
-    method: str = "heuristic",
-    options: Any = None,
-    one_indexed: bool = False,
-    out_of_range: str = "error",
-    source_format: str | None = None,
-    target_format: str | None = None,
-    stats: ProjectionStats | None = None,
-) -> Iterator[Sentence]:
-    """Project the labelled ``source`` sentences onto the ``target`` words, lazily.
-
-    ``source``: labelled sentences (CoNLL or JSONL, IOB2). ``target``: the receiving words, one
-    sentence per line (whitespace-split) or CoNLL/JSONL (tags there are ignored). ``alignments``:
-    Pharaoh links ``source_index-target_index``, one line per sentence pair. ``method`` and
-    ``options``: see :func:`xner.runtime.projection.project`. ``out_of_range``: ``"error"``
-    (default) stops at a link past either sentence; ``"clip"`` drops such links and counts them
-    in ``stats.dropped_links``. Yields the target sentences with the projected IOB2 tags.
-    """
-    if out_of_range not in OUT_OF_RANGE:
-        raise ConfigError(f"unknown out_of_range {out_of_range!r}; choose from error, clip")
-    stats = stats if stats is not None else ProjectionStats()
-    streams = _in_step(
+def _pairs(
+    source: Source, source_format: str | None, config: ProjectConfig, stats: ProjectionStats
+) -> Iterator[ProjectionInput]:
+    """The checked sentence pairs of ``source``, ``config.target`` and ``config.alignments``,
+    read in step, lazily; links past a sentence are an error or clipped (counted in
+    ``stats``)."""
+    streams = in_step(
         ("the source", read_sentences(source, source_format)),
-        ("the target", read_sentences(target, target_format)),
-        ("the alignments", read_alignments(alignments, one_indexed=one_indexed)),
+        ("the target", read_sentences(config.target, config.target_format)),
+        ("the alignments", read_alignments(config.alignments, one_indexed=config.one_indexed)),
     )
-    pending: list[tuple[Sentence, list[Span], Alignment]] = []
+    for src, tgt, links in streams:
+        if src.tags is None:
+            raise InputError(src.source, src.line or None, "the source sentence has no tags")
+        validate_tags(src.tags, "IOB2", path=src.source, line=src.line or None)
+        n_src, n_tgt = len(src.tokens), len(tgt.tokens)
+        if config.out_of_range == "clip":
+            links, dropped = clip_alignment(links, n_src, n_tgt)
+            stats.dropped_links += dropped
+        else:
+            check_alignment(links, n_src, n_tgt, path=links.source, line=links.line or None)
+        yield ProjectionInput(src, tgt, links)
+
+
+def _projected(
+    pairs: Iterator[ProjectionInput], config: ProjectConfig, stats: ProjectionStats
+) -> Iterator[ProjectedPair]:
+    """Project ``pairs`` a chunk at a time; what was read before a problem comes out first."""
+    pending: list[ProjectionInput] = []
     try:
-        for src, tgt, links in streams:
-            src: Sentence
-            tgt: Sentence
-            links: Alignment
-            if src.tags is None:
-                raise InputError(src.source, src.line or None, "the source sentence has no tags")
-            validate_tags(src.tags, "IOB2", path=src.source, line=src.line or None)
-            n_src, n_tgt = len(src.tokens), len(tgt.tokens)
-            if out_of_range == "clip":
-                links, dropped = clip_alignment(links, n_src, n_tgt)
-                stats.dropped_links += dropped
-            else:
-                check_alignment(links, n_src, n_tgt, path=links.source, line=links.line or None)
-            pending.append((tgt, spans_from_tags(src.tags, "IOB2"), links))
-            if len(pending) == CHUNK_SIZE:
+        for pair in pairs:
+            pending.append(pair)
+            if len(pending) == config.chunk_size:
                 chunk, pending = pending, []
-                yield from _projected_chunk(chunk, method, options, stats)
+                yield from _projected_chunk(chunk, config, stats)
     except Exception:
-        # what was read before the problem goes out first, as it would one by one
-        yield from _projected_chunk(pending, method, options, stats)
+        yield from _projected_chunk(pending, config, stats)
         raise
-    yield from _projected_chunk(pending, method, options, stats)
+    yield from _projected_chunk(pending, config, stats)
     if stats.dropped_links:
         logger.warning(
             "dropped %d alignment links that pointed past a sentence", stats.dropped_links
@@ -127,50 +236,75 @@ def projected_sentences(
 
 
 def _projected_chunk(
-    chunk: list[tuple[Sentence, list[Span], Alignment]],
-    method: str,
-    options: Any,
-    stats: ProjectionStats,
-) -> Iterator[Sentence]:
-    """Project the ``(target, source spans, links)`` of ``chunk`` in one call; when some
-    sentence's inputs are bad, one at a time up to the first that fails."""
-    if not chunk:
-        return
-    items = [
-        ProjectionItem(spans, links, len(tgt.tokens), tgt.tokens) for tgt, spans, links in chunk
-    ]
-    projected: Iterator[list[Span]] | list[list[Span]]
-    try:
-        projected = project_batch(items, method, options)
-    except ValueError:
-        projected = (project_batch([item], method, options)[0] for item in items)
-    for (tgt, spans, _), target_spans in zip(chunk, projected, strict=True):
+    chunk: list[ProjectionInput], config: ProjectConfig, stats: ProjectionStats
+) -> Iterator[ProjectedPair]:
+    """Project ``chunk`` in one batched call, guarded: a sentence whose inputs are out of range
+    fails alone (``"projection failed: ..."``)."""
+    sources = [spans_from_tags(pair.src.tags or [], "IOB2") for pair in chunk]
+    items = {
+        k: ProjectionItem(spans, pair.links, len(pair.tgt.tokens), pair.tgt.tokens)
+        for k, (pair, spans) in enumerate(zip(chunk, sources, strict=True))
+    }
+    errors: dict[int, str] = {}
+    projected = guarded(
+        "projection",
+        lambda batch: project_batch(batch, config.method, config.options),
+        items,
+        errors,
+        ValueError,
+    )
+    for k, pair in enumerate(chunk):
+        spans = projected.get(k, [])
         stats.sentences += 1
-        stats.source_entities += len(spans)
-        stats.projected_entities += len(target_spans)
-        tags = tags_from_spans(target_spans, len(tgt.tokens))
-        yield Sentence(tgt.tokens, tags, tgt.line, tgt.source)
+        stats.source_entities += len(sources[k])
+        stats.projected_entities += len(spans)
+        yield ProjectedPair(pair, spans, errors.get(k), source_spans=sources[k])
 
 
-def project_files(
+def projected_sentences(
     source: PathLike,
-    target: PathLike,
-    alignments: PathLike,
-    output: PathLike,
+    config: ProjectConfig,
     *,
-    output_format: str | None = None,
-    **options: Any,
-) -> ProjectionStats:
-    """Project ``source`` onto ``target`` through ``alignments`` and write ``output`` atomically.
+    source_format: str | None = None,
+    stats: ProjectionStats | None = None,
+) -> Iterator[Sentence]:
+    """Project the labelled ``source`` sentences (CoNLL or JSONL, IOB2) onto the target words
+    of ``config``, lazily: the target sentences with the projected IOB2 tags. A sentence that
+    cannot be projected raises :class:`InputError`. ``stats`` counts what was done."""
+    stats = stats if stats is not None else ProjectionStats()
+    for result in _projected(_pairs(source, source_format, config, stats), config, stats):
+        if result.error is not None:
+            raise InputError(result.input.source, result.input.line or None, result.error)
+        yield result.output()
 
-    Keyword options are those of :func:`projected_sentences`. Returns the job's statistics.
-    The output path is checked before anything is read.
+
+def run_project(
+    files: FileJobConfig, config: ProjectConfig, *, progress: Progress | None = None
+) -> RunSummary:
+    """Project the labelled sentences of ``files.source`` onto ``config.target`` through
+    ``config.alignments`` and write the labelled targets to ``files.output`` (CoNLL or JSONL by
+    extension; ``"-"``: CoNLL on stdout). Every path is checked before anything is read;
+    ``files.on_error`` defaults to ``fail`` (a sentence that cannot be projected stops the job).
     """
-    check_output(output)
+    if files.on_error is None:
+        files = dataclasses.replace(files, on_error="fail")
+    files.check_plain("project")
+    formats = sentence_formats(files, tags=False)
+    resolve_format(config.target, config.target_format, kind="reader")
     stats = ProjectionStats()
-    sentences = projected_sentences(source, target, alignments, stats=stats, **options)
-    write_sentences(sentences, output, output_format or ("conll" if str(output) == "-" else None))
-    return stats
+    fingerprint = {"command": "project", **formats.canonical(), **config.canonical()}
+    job: FileJob[ProjectionInput, ProjectedPair] = FileJob(
+        "project",
+        files,
+        fingerprint,
+        _pairs(files.source, formats.reader, config, stats),
+        ProjectionInput.key,
+        lambda pairs: _projected(pairs, config, stats),
+        lambda result: write_labelled(result, formats.writer),
+        config.chunk_size,
+        progress,
+    )
+    return run_job(job)
 
 
 def evaluate_files(
@@ -189,7 +323,7 @@ def evaluate_files(
     """
 
     def checked() -> Iterator[tuple[Sentence, Sentence]]:
-        for g, p in _in_step(
+        for g, p in in_step(
             ("the gold file", read_sentences(gold, gold_format)),
             ("the predictions", read_sentences(predicted, predicted_format)),
         ):

@@ -58,6 +58,7 @@ __all__ = [
     "InputDigest",
     "partial_path",
     "progress_path",
+    "sentence_key",
 ]
 
 logger = logging.getLogger("xner")
@@ -77,14 +78,15 @@ def progress_path(path: str | os.PathLike[str]) -> Path:
 
 
 class InputDigest:
-    """A running SHA-256 over input sentences (words and tags), to recognise the same input."""
+    """A running SHA-256 over input items, to recognise the same input."""
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
 
-    def add(self, sentence: Sentence) -> None:
-        """Add one sentence (its words and tags; not its line number)."""
-        record = json.dumps([sentence.tokens, sentence.tags], ensure_ascii=False)
+    def add(self, key: object) -> None:
+        """Add one item by its JSON-ready ``key`` (for a sentence :func:`sentence_key`: its
+        words and tags, not its line number)."""
+        record = json.dumps(key, ensure_ascii=False)
         self._hash.update(record.encode("utf-8") + b"\n")
 
     def hexdigest(self) -> str:
@@ -93,6 +95,11 @@ class InputDigest:
 
 
 EMPTY_DIGEST = InputDigest().hexdigest()
+
+
+def sentence_key(sentence: Sentence) -> list[Any]:
+    """What identifies a sentence of the input: its words and tags (not where it was read)."""
+    return [sentence.tokens, sentence.tags]
 
 
 @dataclass
@@ -185,6 +192,18 @@ class CommittedOutput:
         self._checked, self._saved = True, saved
         return saved
 
+    def planned(self) -> Checkpoint:
+        """The checkpoint this run will continue from (:meth:`check` first; creates nothing)."""
+        saved = self.check()
+        if saved is None:
+            return Checkpoint()
+        return Checkpoint(
+            int(saved["sentences_done"]),
+            str(saved["input_digest"]),
+            dict(saved.get("state", {})),
+            bool(saved.get("finished", False)),
+        )
+
     def open(self) -> Checkpoint:
         """Start a fresh run or resume an interrupted one; returns the last checkpoint."""
         saved = self.check()
@@ -196,12 +215,7 @@ class CommittedOutput:
                     "nothing to resume (no %s): starting from the beginning", self.sidecar
                 )
             return self._start()
-        checkpoint = Checkpoint(
-            int(saved["sentences_done"]),
-            str(saved["input_digest"]),
-            dict(saved.get("state", {})),
-            bool(saved.get("finished", False)),
-        )
+        checkpoint = self.planned()
         committed = {name: int(size) for name, size in saved["committed_bytes"].items()}
         if checkpoint.finished:
             self._rename_all()
@@ -253,7 +267,8 @@ class CommittedOutput:
             )
         if data.get("version", 0) > PROGRESS_VERSION:
             raise ConfigError(f"{self.sidecar} was written by a newer xner; upgrade xner")
-        return data
+        record: dict[str, Any] = data
+        return record
 
     def _check_fingerprint(self, saved: dict[str, Any]) -> None:
         before = dict(_flat(saved.get("fingerprint", {})))

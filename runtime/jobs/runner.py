@@ -1,5 +1,24 @@
-"""The loop behind the file jobs of :mod:`xner.runtime.jobs.labelling`: checks, resumable
-output, failed sentences, evaluation (see that module for the behaviour)."""
+"""The one runner behind every file job: translate, tag, align, project, translate-test and
+translate-train.
+
+A job (:class:`FileJob`) brings three things: its *items* (read lazily from its input, each
+knowing its ``source`` and ``line``), its *pipeline* (items -> results, lazily and in order, each
+result carrying the item it came from: :class:`JobResult`) and its *writer* (result -> the text
+to write, or the problem that prevents it: :class:`Written`). The runner does the rest, the same
+way for every job:
+
+- the output is written in committed chunks (:mod:`~xner.runtime.jobs.resume`): a killed job
+  continues with ``resume`` where it stopped, after checking that the settings (the job's
+  fingerprint) and the input read so far are the same; ``"-"`` streams to standard output;
+- a failed item is handled by the ``on_error`` policy (``copy-O``, ``skip``, ``fail``) and
+  reported as ``FILE:LINE: problem``;
+- the ``explain`` records, the evaluation (a :class:`Scorer`) and the counts of the returned
+  :class:`~xner.runtime.jobs.summary.RunSummary` survive a resumption;
+- ``progress`` wraps the stream of results (a progress bar).
+
+Everything that can fail on the files or the settings is checked before the pipeline is built,
+and the pipeline (which builds the engines) before the output files are created.
+"""
 
 from __future__ import annotations
 
@@ -11,153 +30,164 @@ import logging
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 from xner.runtime.data import Sentence
-from xner.runtime.errors import ConfigError, InputError, unknown_choice
-from xner.runtime.evaluate import EvaluationResult, Evaluator
-from xner.runtime.files.atomic import SPACE_ERRNOS, atomic_write, check_output
-from xner.runtime.files.formats import read_sentences, resolve_format, write_sentences
-from xner.runtime.files.io import Source, check_readable, is_stream, source_name
-from xner.runtime.jobs.resume import (
-    Checkpoint,
-    CommittedOutput,
-    InputDigest,
-    partial_path,
-    progress_path,
-)
+from xner.runtime.errors import ConfigError, InputError
+from xner.runtime.evaluate import EvaluationResult
+from xner.runtime.files.atomic import SPACE_ERRNOS, atomic_write
+from xner.runtime.files.formats import write_sentences
+from xner.runtime.files.io import source_name
+from xner.runtime.jobs.file_config import FileJobConfig
+from xner.runtime.jobs.resume import Checkpoint, CommittedOutput, InputDigest
 from xner.runtime.jobs.summary import RunSummary, merged
-from xner.runtime.pipelines.stages import checked_chunk_size
 
-__all__ = ["ON_ERROR", "Job", "execute", "label_set", "make_job"]
+__all__ = [
+    "FileJob",
+    "JobInput",
+    "JobResult",
+    "NoLabels",
+    "Progress",
+    "Scorer",
+    "Written",
+    "render",
+    "run_job",
+]
 
 logger = logging.getLogger("xner")
 
-ON_ERROR = ("copy-O", "skip", "fail")
-"""What to do with a sentence that cannot be labelled (:mod:`xner.runtime.jobs.labelling`)."""
-
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
+"""Wraps the stream of results (a progress bar); must yield every result, in order."""
 
 
-@dataclass
-class Job:
-    """Everything a file job needs besides the pipeline itself."""
+class JobInput(Protocol):
+    """An item read from a job's input: where it was read, for ``FILE:LINE`` messages."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
+
+
+I = TypeVar("I", bound=JobInput)  # noqa: E741  (the item type, as in the docstrings)
+I_co = TypeVar("I_co", bound=JobInput, covariant=True)
+
+
+class JobResult(Protocol[I_co]):
+    """What the runner reads from a result: the item it came from (None is refused: a job's
+    pipeline must keep it), why it failed (None: it did not), and the counts of the summary
+    (0 / empty where they do not apply)."""
+
+    @property
+    def input(self) -> I_co | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def truncated(self) -> bool: ...
+
+    @property
+    def source_entities(self) -> int: ...
+
+    @property
+    def lost(self) -> int: ...
+
+    @property
+    def spans(self) -> Collection[object]: ...
+
+    def explain(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoLabels:
+    """The :class:`JobResult` fields of a result that labels nothing (a translation, links):
+    a base for such results, which add their ``input`` and what they carry."""
+
+    error: str | None = None
+    truncated: bool = False
+    source_entities: int = 0
+    lost: int = 0
+    spans: tuple[object, ...] = ()
+
+
+R = TypeVar("R", bound=JobResult[Any])
+I_contra = TypeVar("I_contra", contravariant=True)
+R_contra = TypeVar("R_contra", contravariant=True)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a job's writer makes of one result.
+
+    ``text``: what goes to the output ("" for nothing); for a failed result, the text that
+    ``copy-O`` writes ("" when there is none). ``problem``: why the result cannot be written (a
+    sentence the output format cannot hold), else None. ``empty``: an empty item the output
+    format cannot hold: not written, counted (``RunSummary.empty``).
+    """
+
+    text: str = ""
+    problem: str | None = None
+    empty: bool = False
+
+
+class Scorer(Protocol[I_contra, R_contra]):
+    """Scores a job's results against gold labels as they come (evaluation)."""
+
+    def skip(self, item: I_contra) -> None:
+        """An item the interrupted run did (its gold partner is read past)."""
+
+    def add(self, result: R_contra) -> None:
+        """Score one result."""
+
+    def finish(self) -> None:
+        """The input is done (the gold file must be done too)."""
+
+    def result(self) -> EvaluationResult:
+        """The scores of the results added so far."""
+
+
+@dataclass(frozen=True)
+class FileJob(Generic[I, R]):
+    """One file job for :func:`run_job`.
+
+    ``command``: its name (in the summary and the fingerprint). ``files``: the file side.
+    ``fingerprint``: every setting that changes the output (a resumed run must have the same).
+    ``items``: the input, read lazily. ``key``: what identifies an item (JSON-ready), hashed to
+    recognise the input on resume. ``pipeline``: items -> results, lazily, in order; called once,
+    before the output is opened (it may build engines and check settings then). ``write``: a
+    result -> :class:`Written`. ``commit_every``: results per committed chunk. ``scorer``: the
+    evaluation, when asked. ``drop_incomplete``: leave out results that lost an entity.
+    """
 
     command: str
-    source: Source
-    in_name: str
-    read_options: dict[str, Any]
-    output: str | os.PathLike[str]
-    out_name: str
-    explain: Path | None
-    fingerprint: dict[str, Any]
-    on_error: str
-    chunk_size: int
-    resume: bool
-    force: bool
-    progress: Progress | None
-    gold: Source | None = None
-    evaluate_input: bool = False
-    ignore: frozenset[str] = frozenset()
+    files: FileJobConfig
+    fingerprint: Mapping[str, Any]
+    items: Iterator[I]
+    key: Callable[[I], object]
+    pipeline: Callable[[Iterator[I]], Iterator[R]]
+    write: Callable[[R], Written]
+    commit_every: int
+    progress: Progress | None = None
+    scorer: Scorer[I, R] | None = None
     drop_incomplete: bool = False
 
 
-# --- checks -----------------------------------------------------------------------------------
+def render(sentence: Sentence, fmt: str) -> Written:
+    """``sentence`` written in ``fmt`` (a sentence format), or the problem that prevents it."""
+    buffer = io.StringIO()
+    try:
+        write_sentences([sentence], buffer, fmt)
+    except InputError as error:
+        return Written(problem=error.problem)
+    return Written(buffer.getvalue())
 
 
-def label_set(labels: Collection[str]) -> frozenset[str]:
-    if isinstance(labels, str):
-        labels = labels.split(",")
-    return frozenset(label.strip() for label in labels if label.strip())
-
-
-def make_job(
-    command: str,
-    source: Source,
-    output: str | os.PathLike[str],
-    explain: str | os.PathLike[str] | None,
-    *,
-    in_fmt: str | None,
-    out_fmt: str | None,
-    tokenize: str | None,
-    on_error: str,
-    chunk_size: int,
-    resume: bool,
-    force: bool,
-    progress: Progress | None,
-    gold: Source | None = None,
-    evaluate: bool = False,
-    ignore: Collection[str] = (),
-) -> Job:
-    """Check the files and options of a job before any model is loaded."""
-    if on_error not in ON_ERROR:
-        raise unknown_choice("on-error policy", str(on_error), ON_ERROR)
-    if is_stream(output):
-        raise ConfigError("the output must be a file path or - (stdout)")
-    stdin = not is_stream(source) and str(source) == "-"
-    in_name = resolve_format(source, in_fmt or ("text" if stdin else None), kind="reader")
-    stdout = str(output) == "-"
-    out_name = resolve_format(output, out_fmt or ("conll" if stdout else None), kind="writer")
-    if out_name == "text":
-        raise ConfigError("tags cannot be written as text; write conll or jsonl")
-    read_options: dict[str, Any] = {}
-    if tokenize is not None:
-        if in_name != "text":
-            raise ConfigError(f"tokenize applies to text input only, not to {in_name}")
-        read_options["tokenize"] = tokenize
-    if stdout and (resume or force):
-        raise ConfigError("--resume and --force need an output file (-o FILE), not stdout")
-    if explain is not None and str(explain) == "-":
-        raise ConfigError("the explain records need a file (--explain FILE.jsonl), not stdout")
-    if gold is not None and evaluate:
-        raise ConfigError("give a gold file or evaluate against the input's tags, not both")
-    if not stdout:
-        companions = [partial_path(output), progress_path(output)]
-        if explain is not None:
-            companions += [explain, partial_path(explain)]
-        check_output(output, companions=companions)
-    elif explain is not None:
-        check_output(explain)
-    check_readable(source)
-    read_sentences(source, in_name, **read_options)  # checks the reader's options now
-    if gold is not None:
-        check_readable(gold)
-        resolve_format(gold, None, kind="reader")
-    fingerprint = {
-        "command": command,
-        "in_format": in_name,
-        "out_format": out_name,
-        "tokenize": tokenize,
-        "explain": explain is not None,
-        "gold": gold is not None,
-        "evaluate": bool(evaluate),
-        "ignore": sorted(label_set(ignore)),
-    }
-    return Job(
-        command,
-        source,
-        in_name,
-        read_options,
-        output,
-        out_name,
-        None if explain is None else Path(explain),
-        fingerprint,
-        on_error,
-        checked_chunk_size(chunk_size),
-        resume,
-        force,
-        progress,
-        gold,
-        bool(evaluate),
-        label_set(ignore),
-    )
-
-
-# --- the job loop -----------------------------------------------------------------------------
+# --- the loop ---------------------------------------------------------------------------------
 
 
 class _StreamOutput:
@@ -165,12 +195,16 @@ class _StreamOutput:
 
     def __init__(self, explain: Path | None) -> None:
         self._stack = contextlib.ExitStack()
-        self._explain = (
-            None if explain is None else self._stack.enter_context(atomic_write(explain))
-        )
+        self._path = explain
+        self._explain: IO[str] | None = None
         self.committed = 0
 
+    def planned(self) -> Checkpoint:
+        return Checkpoint()
+
     def open(self) -> Checkpoint:
+        if self._path is not None:
+            self._explain = self._stack.enter_context(atomic_write(self._path))
         return Checkpoint()
 
     def commit(self, texts: dict[str, str], checkpoint: Checkpoint) -> None:
@@ -190,39 +224,34 @@ class _StreamOutput:
     discard = close
 
 
-def _sink(job: Job) -> CommittedOutput | _StreamOutput:
-    if str(job.output) == "-":
-        return _StreamOutput(job.explain)
-    files: dict[str, str | os.PathLike[str]] = {"output": job.output}
-    if job.explain is not None:
-        files["explain"] = job.explain
+def _sink(files: FileJobConfig, fingerprint: Mapping[str, Any]) -> CommittedOutput | _StreamOutput:
+    if files.stdout:
+        return _StreamOutput(files.explain)
+    paths: dict[str, str | os.PathLike[str]] = {"output": files.output}
+    if files.explain is not None:
+        paths["explain"] = files.explain
     return CommittedOutput(
-        files,
-        job.fingerprint,
-        resume=job.resume,
-        force=job.force,
-        input_name=source_name(job.source),
+        paths,
+        fingerprint,
+        resume=files.resume,
+        force=files.force,
+        input_name=source_name(files.source),
     )
 
 
-def execute(job: Job, pipeline: Callable[[Iterator[Sentence]], Iterator[Any]]) -> RunSummary:
+def run_job(job: FileJob[I, R]) -> RunSummary:
+    """Run ``job`` to the end (or from where an interrupted run stopped); its summary."""
     started = time.perf_counter()
+    files = job.files
     summary = RunSummary(
-        job.command, str(job.output), None if job.explain is None else str(job.explain)
+        job.command, str(files.output), None if files.explain is None else str(files.explain)
     )
-    inputs: list[Iterator[Sentence]] = []
-    pending: deque[Sentence] = deque()
-
-    def feed() -> Iterator[Sentence]:
-        for sentence in inputs[0]:
-            pending.append(sentence)
-            yield sentence
-
-    sink = _sink(job)
-    if isinstance(sink, CommittedOutput):
-        # files and an interrupted run's settings, before any model is built
-        _check_policy(job, sink.check())
-    results = pipeline(feed())  # checks languages and labels now; reads nothing yet
+    sink = _sink(files, job.fingerprint)
+    # the files and an interrupted run's settings, before any model is built
+    planned = sink.planned()
+    _check_policy(files, planned.state)
+    digest = InputDigest()
+    results = job.pipeline(_after(job, planned, digest))  # reads nothing yet
     checkpoint = sink.open()
     previous = summary.restore(checkpoint.state)
     summary.resumed = checkpoint.sentences_done
@@ -230,7 +259,7 @@ def execute(job: Job, pipeline: Callable[[Iterator[Sentence]], Iterator[Any]]) -
         summary.evaluation = previous
         return summary
     try:
-        _loop(job, sink, checkpoint, summary, previous, results, inputs, pending)
+        _loop(job, sink, checkpoint, summary, previous, results, digest)
     except BaseException as error:
         saved = sink.committed
         if saved:
@@ -238,11 +267,11 @@ def execute(job: Job, pipeline: Callable[[Iterator[Sentence]], Iterator[Any]]) -
         else:
             sink.discard()
         if saved and isinstance(error, InputError):
-            hint = f" ({saved} sentences before it are saved in {job.output}.partial: --resume)"
+            hint = f" ({saved} sentences before it are saved in {files.output}.partial: --resume)"
             raise InputError(error.path, error.line, error.problem + hint) from None
         if isinstance(error, OSError) and error.errno in SPACE_ERRNOS:
             hint = (
-                f"; {saved} sentences are saved in {job.output}.partial: free some space and "
+                f"; {saved} sentences are saved in {files.output}.partial: free some space and "
                 "rerun with --resume"
                 if saved
                 else ""
@@ -256,31 +285,48 @@ def execute(job: Job, pipeline: Callable[[Iterator[Sentence]], Iterator[Any]]) -
     return summary
 
 
+def _after(job: FileJob[I, R], planned: Checkpoint, digest: InputDigest) -> Iterator[I]:
+    """The items after those an interrupted run did, checking first that those are the same."""
+    done = planned.sentences_done
+    count = 0
+    for item in itertools.islice(job.items, done):
+        digest.add(job.key(item))
+        if job.scorer is not None:
+            job.scorer.skip(item)
+        count += 1
+    name = source_name(job.files.source)
+    if count < done:
+        raise ConfigError(
+            f"cannot resume: {name} has {count} sentences but the interrupted run had done "
+            f"{done}; it is not the same input (pass --force to start over)"
+        )
+    if digest.hexdigest() != planned.input_digest:
+        raise ConfigError(
+            f"cannot resume: the first {done} sentences of {name} differ from those the "
+            "interrupted run read (pass --force to start over)"
+        )
+    yield from job.items
+
+
 def _loop(
-    job: Job,
+    job: FileJob[I, R],
     sink: CommittedOutput | _StreamOutput,
     checkpoint: Checkpoint,
     summary: RunSummary,
     previous: EvaluationResult | None,
-    results: Iterator[Any],
-    inputs: list[Iterator[Sentence]],
-    pending: deque[Sentence],
+    results: Iterator[R],
+    digest: InputDigest,
 ) -> None:
-    digest = InputDigest()
-    stream = read_sentences(job.source, job.in_name, **job.read_options)
-    golds = None if job.gold is None else read_sentences(job.gold)
     done = checkpoint.sentences_done
-    _skip_done(job, stream, golds, digest, checkpoint)
-    inputs.append(stream)
-    evaluator = Evaluator(job.ignore) if job.gold is not None or job.evaluate_input else None
+    scorer, explain = job.scorer, job.files.explain is not None
     texts: dict[str, list[str]] = {"output": [], "explain": []}
 
     def commit() -> None:
-        evaluation = None if evaluator is None else merged(previous, evaluator.result())
+        evaluation = None if scorer is None else merged(previous, scorer.result())
         state = summary.state(evaluation)
-        state["on_error"] = job.on_error  # see _check_policy
+        state["on_error"] = job.files.policy  # see _check_policy
         chunk = {name: "".join(parts) for name, parts in texts.items()}
-        if job.explain is None:
+        if not explain:
             del chunk["explain"]
         sink.commit(chunk, Checkpoint(done, digest.hexdigest(), state))
         for parts in texts.values():
@@ -288,126 +334,60 @@ def _loop(
 
     wrapped = results if job.progress is None else job.progress(results)
     for result in wrapped:
-        original = pending.popleft()
-        gold = None
-        if evaluator is not None and original.tokens:
-            gold = _gold_for(job, golds, original)
-        text, status = _output(job, result, original, summary)
-        if gold is not None and evaluator is not None:
-            evaluator.add(gold.tags, result.tags, line=gold.line or None, source=gold.source)
+        if scorer is not None:
+            scorer.add(result)
+        text, status = _output(job, result, summary)
         if text:
             texts["output"].append(text)
-        if job.explain is not None:
+        if explain:
             record = result.explain()
             record["index"], record["status"] = done, status  # index in the whole input
             texts["explain"].append(json.dumps(record, ensure_ascii=False) + "\n")
-        digest.add(original)
+        digest.add(job.key(_input(job, result)))
         done += 1
         summary.sentences += 1
         summary.processed += 1
-        if summary.processed % job.chunk_size == 0:
+        if summary.processed % job.commit_every == 0:
             commit()
-    if golds is not None:
-        extra = next(golds, None)
-        if extra is not None:
-            problem = f"the gold file goes on after the input's last sentence ({summary.sentences})"
-            raise InputError(extra.source, extra.line or None, problem)
+    if scorer is not None:
+        scorer.finish()
     commit()
-    summary.evaluation = None if evaluator is None else merged(previous, evaluator.result())
+    summary.evaluation = None if scorer is None else merged(previous, scorer.result())
     sink.finish(Checkpoint(done, digest.hexdigest(), summary.state(summary.evaluation)))
 
 
-def _check_policy(job: Job, saved: dict[str, Any] | None) -> None:
+def _check_policy(files: FileJobConfig, state: Mapping[str, Any]) -> None:
     """Refuse to resume under another ``on_error`` policy once the interrupted run has written
     or left out a failed sentence under its own (the output would mix two policies). Before
     that, as after a run stopped by ``fail``, the policy has not shaped the output yet."""
-    state = (saved or {}).get("state") or {}
     before = state.get("on_error")
     handled = int(state.get("copied", 0)) + int(state.get("skipped", 0))
-    if before not in (None, job.on_error) and handled:
+    if before not in (None, files.policy) and handled:
         raise ConfigError(
-            f"--resume: settings differ from the interrupted run of {job.output}: on_error "
-            f"{before} -> {job.on_error} ({handled} failed sentences were handled by {before}); "
+            f"--resume: settings differ from the interrupted run of {files.output}: on_error "
+            f"{before} -> {files.policy} ({handled} failed sentences were handled by {before}); "
             "rerun with those settings or pass --force to start over"
         )
 
 
-def _skip_done(
-    job: Job,
-    stream: Iterator[Sentence],
-    golds: Iterator[Sentence] | None,
-    digest: InputDigest,
-    checkpoint: Checkpoint,
-) -> None:
-    """Read past the sentences an interrupted run did, checking that they are the same."""
-    done = checkpoint.sentences_done
-    count = 0
-    for sentence in itertools.islice(stream, done):
-        digest.add(sentence)
-        if golds is not None and sentence.tokens:
-            _gold_for(job, golds, sentence)
-        count += 1
-    name = source_name(job.source)
-    if count < done:
-        raise ConfigError(
-            f"cannot resume: {name} has {count} sentences but the interrupted run had done "
-            f"{done}; it is not the same input (pass --force to start over)"
-        )
-    if digest.hexdigest() != checkpoint.input_digest:
-        raise ConfigError(
-            f"cannot resume: the first {done} sentences of {name} differ from those the "
-            "interrupted run read (pass --force to start over)"
-        )
-
-
-def _gold_for(job: Job, golds: Iterator[Sentence] | None, original: Sentence) -> Sentence:
-    """The gold sentence of ``original``: the next one of the gold file, or itself."""
-    where = f"{original.source}:{original.line}"
-    if golds is None:
-        if original.tags is None:
-            raise InputError(
-                original.source, original.line or None, "no tags in the input to evaluate against"
-            )
-        return original
-    gold = next(golds, None)
-    if gold is None:
-        raise InputError(job.gold, None, f"the gold file ends before the input sentence at {where}")
-    if gold.tags is None:
-        raise InputError(gold.source, gold.line or None, "the gold file has no tags")
-    if len(gold.tokens) != len(original.tokens):
-        problem = (
-            f"this gold sentence has {len(gold.tokens)} words but the input sentence at {where} "
-            f"has {len(original.tokens)}"
-        )
-        raise InputError(gold.source, gold.line or None, problem)
-    return gold
-
-
-def _output(
-    job: Job,
-    result: Any,
-    original: Sentence,
-    summary: RunSummary,
-) -> tuple[str | None, str]:
+def _output(job: FileJob[I, R], result: R, summary: RunSummary) -> tuple[str | None, str]:
     """The text to write for ``result`` (None: nothing) and its status for the explain file."""
-    sentence = result.output()
-    problem = result.error
-    summary.truncated += int(bool(getattr(result, "truncated", False)))
-    text = None
-    if problem is None and sentence is not None:
-        if not sentence.tokens and job.out_name == "conll":
-            summary.empty += 1
-            return None, "empty"
-        text, problem = _render(sentence, job.out_name)
+    written = job.write(result)
+    summary.truncated += int(bool(result.truncated))
+    if result.error is None and written.empty:
+        summary.source_entities += result.source_entities
+        summary.empty += 1
+        return None, "empty"
+    problem = result.error if result.error is not None else written.problem
+    text = written.text if written.problem is None else ""
     if problem is not None:
-        if job.on_error == "fail":  # the chunk is not committed: a resumed run redoes it whole
-            raise InputError(original.source, original.line or None, problem)
+        item = _input(job, result)
+        if job.files.policy == "fail":  # the chunk is not committed: a resumed run redoes it
+            raise InputError(item.source, item.line or None, problem)
         summary.failed += 1
-        message = str(InputError(original.source, original.line or None, problem))
+        message = str(InputError(item.source, item.line or None, problem))
         summary.problem(message)
-        if job.on_error == "copy-O" and result.error is not None and sentence is not None:
-            text, _ = _render(sentence, job.out_name)  # all-O tags
-        if text:
+        if job.files.policy == "copy-O" and result.error is not None and text:
             summary.copied += 1
             summary.written += 1
             logger.warning("%s (written with O tags)", message)
@@ -415,9 +395,8 @@ def _output(
         summary.skipped += 1
         logger.warning("%s (left out)", message)
         return None, "skipped"
-    summary.source_entities += len(getattr(result, "english_spans", None) or [])
-    summary.source_entities += len(getattr(result, "source_spans", None) or [])
-    if getattr(result, "lost", 0):
+    summary.source_entities += result.source_entities
+    if result.lost:
         summary.incomplete += 1
         if job.drop_incomplete:
             summary.dropped += 1
@@ -427,11 +406,8 @@ def _output(
     return text, "ok"
 
 
-def _render(sentence: Sentence, fmt: str) -> tuple[str | None, str | None]:
-    """``sentence`` written in ``fmt``, or the problem that prevents it."""
-    buffer = io.StringIO()
-    try:
-        write_sentences([sentence], buffer, fmt)
-    except InputError as error:
-        return None, error.problem
-    return buffer.getvalue(), None
+def _input(job: FileJob[I, R], result: R) -> I:
+    item: I | None = result.input
+    if item is None:
+        raise TypeError(f"{job.command}: the pipeline gave a result without its input")
+    return item

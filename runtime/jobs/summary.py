@@ -1,4 +1,4 @@
-"""What a pipeline file job did: counts that survive ``--resume``, and the evaluation so far."""
+"""What a file job did: counts that survive ``--resume``, and the evaluation so far."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ _COUNTERS = (
 
 @dataclass
 class RunSummary:
-    """The outcome of a file job (translate-test, translate-train, model transfer).
+    """The outcome of a file job (translate-test, translate-train, tag, translate, align,
+    project; a "sentence" is an input item: a line to translate, a pair to align).
 
     Counts cover the whole job, the part done before a ``--resume`` included:
     ``sentences``: input sentences handled; ``written``: sentences in the output; ``failed``:

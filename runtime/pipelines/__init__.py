@@ -1,4 +1,4 @@
-"""The pipelines: translate-test, translate-train and model transfer (DESIGN.md, Conventions).
+"""The pipelines: translate-test, translate-train and model transfer.
 
 Python API (lazy iterators of dataclasses; build the engines once and reuse them)::
 
@@ -13,6 +13,18 @@ Python API (lazy iterators of dataclasses; build the engines once and reuse them
   :func:`model_transfer` (the baseline: tag the text directly); results
   :class:`TranslateTestResult` / :class:`TranslateTrainResult`.
 
+Their settings are frozen, validated configs (:mod:`~xner.runtime.pipelines.configs`:
+:class:`TranslateTestConfig`, :class:`TranslateTrainConfig`, :class:`ModelTransferConfig`),
+given as keywords or as a config. Each pipeline is a short sequence
+(:mod:`~xner.runtime.pipelines.compose`) of stages over a chunk of records
+(:mod:`~xner.runtime.pipelines.stages`, :mod:`~xner.runtime.pipelines.records`); long
+sentences go through them in segments (:mod:`~xner.runtime.pipelines.segments`).
+
+Conventions: results are frozen dataclasses, one per input sentence, in input order; a
+sentence that fails gets an ``error`` and all-``O`` tags and the stream goes on; bad settings
+raise :class:`~xner.runtime.errors.ConfigError` before any input is read, bad input
+:class:`~xner.runtime.errors.InputError` with its file and line.
+
 The file jobs behind the CLI (resumable, with progress and a summary) are in
 :mod:`xner.runtime.jobs`.
 """
@@ -20,14 +32,26 @@ The file jobs behind the CLI (resumable, with progress and a summary) are in
 from __future__ import annotations
 
 from xner.runtime.engines.engine_set import Engines
-from xner.runtime.pipelines.results import TranslateTestResult, TranslateTrainResult
-from xner.runtime.pipelines.translate_test import ENGLISH, model_transfer, translate_test
-from xner.runtime.pipelines.translate_train import translate_train
+from xner.runtime.pipelines.compose import ENGLISH, model_transfer, translate_test, translate_train
+from xner.runtime.pipelines.configs import (
+    ModelTransferConfig,
+    TranslateTestConfig,
+    TranslateTrainConfig,
+)
+from xner.runtime.pipelines.results import (
+    LabelledResult,
+    TranslateTestResult,
+    TranslateTrainResult,
+)
 
 __all__ = [
     "ENGLISH",
     "Engines",
+    "LabelledResult",
+    "ModelTransferConfig",
+    "TranslateTestConfig",
     "TranslateTestResult",
+    "TranslateTrainConfig",
     "TranslateTrainResult",
     "model_transfer",
     "translate_test",

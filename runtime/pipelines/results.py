@@ -1,16 +1,67 @@
-"""The per-sentence results of the pipelines and their review records (``--explain``)."""
+"""The per-sentence results of the pipelines and their review records (``--explain``).
+
+Both result types satisfy :class:`LabelledResult`, what a file job needs of a result: the input
+it came from, the sentence to write, its review record and the counts of its summary.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from xner.runtime.data import Sentence, Span
 from xner.runtime.projection import Match
 
-__all__ = ["TranslateTestResult", "TranslateTrainResult"]
+__all__ = ["LabelledResult", "TranslateTestResult", "TranslateTrainResult"]
+
+
+class LabelledResult(Protocol):
+    """One labelled sentence as a file job writes, reviews and counts it."""
+
+    @property
+    def input(self) -> Sentence | None:
+        """The input sentence as read (None when the result was made without one)."""
+        ...
+
+    @property
+    def error(self) -> str | None:
+        """Why the sentence could not be labelled, else None."""
+        ...
+
+    @property
+    def spans(self) -> list[Span]:
+        """The entities of the output sentence."""
+        ...
+
+    @property
+    def tags(self) -> list[str]:
+        """The IOB2 tags of the output sentence."""
+        ...
+
+    @property
+    def truncated(self) -> bool:
+        """The translation reached the decoding limit."""
+        ...
+
+    @property
+    def source_entities(self) -> int:
+        """The entities the projection started from."""
+        ...
+
+    @property
+    def lost(self) -> int:
+        """Source entities that got no span."""
+        ...
+
+    def output(self) -> Sentence | None:
+        """The sentence to write, or None when there is nothing to write."""
+        ...
+
+    def explain(self) -> dict[str, Any]:
+        """A JSON-ready record of every step, for a person to review or correct."""
+        ...
 
 
 def span_records(spans: list[Span], tokens: list[str]) -> list[dict[str, Any]]:
@@ -29,8 +80,9 @@ def span_records(spans: list[Span], tokens: list[str]) -> list[dict[str, Any]]:
 def match_records(
     matches: list[Match] | None, source_spans: list[Span], tokens: list[str]
 ) -> list[dict[str, Any]] | None:
-    """N-gram matches as records: the source entity (number and label), the chosen target span
-    and its score ``2 * links / (|entity| + |candidate|)``; None for other methods."""
+    """Matches as records: the source entity (number and span), the chosen target span and its
+    score (``ngram``: ``2 * links / (|entity| + |candidate|)``); None for a method that does not
+    pair entities with spans."""
     if matches is None:
         return None
     ordered = sorted(source_spans)
@@ -62,12 +114,14 @@ class TranslateTestResult:
     text (None for model transfer); ``english_tokens`` its words; ``english_spans``: the
     entities the tagger found in them, minus the dropped labels (the projection's source).
     ``alignment``: ``(k, 2)`` links ``(english word, original word)``, None when not computed
-    (no English entity to project, or model transfer). ``matches``: for ``ngram``, the entity
-    each chosen span came from and its score; None for other methods. ``truncated``: the
+    (no English entity to project, or model transfer). ``matches``: for a method that pairs
+    entities with spans (``ngram``), the entity each chosen span came from and its score; None
+    for other methods. ``truncated``: the
     translation reached the decoding limit. ``segments``: how many segments a long sentence was
-    processed in (1: whole; 0: no words; see :mod:`~xner.runtime.pipelines.stages`); the other
+    processed in (1: whole; 0: no words; see :mod:`~xner.runtime.pipelines.segments`); the other
     fields cover the whole sentence either way. ``error``: why this sentence could not be
-    labelled (an empty translation, an engine failure), else None.
+    labelled (an empty translation, an engine failure), else None. ``input``: the sentence as
+    read (not compared, not shown).
     """
 
     index: int
@@ -84,11 +138,22 @@ class TranslateTestResult:
     truncated: bool = False
     segments: int = 1
     error: str | None = None
+    input: Sentence | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
         """True when the sentence was labelled (no error)."""
         return self.error is None
+
+    @property
+    def source_entities(self) -> int:
+        """The English entities projected (none for model transfer)."""
+        return len(self.english_spans)
+
+    @property
+    def lost(self) -> int:
+        """Always 0: translate-test does not count lost entities."""
+        return 0
 
     def output(self) -> Sentence | None:
         """The sentence to write: the original words with their tags (all ``O`` on error)."""
@@ -123,10 +188,10 @@ class TranslateTrainResult:
     source). ``translation``: its translation; ``tokens``: the translation's words, with
     ``tags`` (IOB2) and ``spans`` projected onto them. ``alignment``: ``(k, 2)`` links
     ``(source word, translation word)``, None when not computed (no entity to project).
-    ``matches``: ``ngram`` bookkeeping (None for other methods). ``lost``: source entities that
+    ``matches``: as in :class:`TranslateTestResult`. ``lost``: source entities that
     got no span in the translation. ``segments``: as in :class:`TranslateTestResult` (the
     translation is the segments' translations joined by spaces). ``error``: why the sentence
-    could not be carried over.
+    could not be carried over. ``input``: the sentence as read (not compared, not shown).
     """
 
     index: int
@@ -144,11 +209,17 @@ class TranslateTrainResult:
     truncated: bool = False
     segments: int = 1
     error: str | None = None
+    input: Sentence | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
         """True when the sentence was carried over (no error)."""
         return self.error is None
+
+    @property
+    def source_entities(self) -> int:
+        """The source entities carried over (after ``drop``)."""
+        return len(self.source_spans)
 
     @property
     def complete(self) -> bool:

@@ -1,48 +1,56 @@
-"""What the pipelines share: input normalisation, guarded engine stages, spacing, projection.
+"""The stages every pipeline is made of, each over the records of a whole chunk.
 
-**Guarded stages.** Each pipeline runs its engines on a whole chunk of sentences so that they
-batch. When an engine raises on a chunk, the stage is run again sentence by sentence: the
-sentences that fail on their own get an error (``"translation failed: ..."``) and the others go
-on. Errors that concern every sentence (a bad option, a broken bundle) and programming errors
-are never caught. Projection is guarded the same way (:func:`project_chunk`: one batched call
-per chunk), catching only the ``ValueError`` of a sentence whose inputs are out of range.
+``translate`` -> ``tokenize`` -> ``tag`` (or gold spans, given when the records are planned) ->
+``align`` -> ``project``: each takes the chunk's records
+(:class:`~xner.runtime.pipelines.records.Record`) and returns new ones with its part filled in,
+running its engine once on every record that still needs it, so that the engines batch.
+Translate-test, translate-train and model transfer (:mod:`xner.runtime.pipelines.compose`) are
+short sequences of these stages.
 
-**Long sentences.** A sentence of more than :data:`SEGMENT_WORDS` words or
-:data:`SEGMENT_CHARS` characters (a document pasted as one line) is cut into *segments*
-(:func:`segment_words`): after sentence-final punctuation, else clause punctuation, else between
-any two words (the translator's :data:`~xner.runtime.engines.translator.SPLIT_LEVELS`, read on the
-words), never inside a protected span (translate-train's entities). Each segment goes through
-translation, tagging, alignment and projection as a sentence of its own, in the same batched
-engine calls as the chunk's other sentences (:class:`Segments`), and :func:`join_segments` puts
-the pieces back together: one result per input sentence, with its own words one to one. So no
-engine ever sees more than one segment at a time, and the alignment's similarity matrices stay
-small (the aligner also refuses pairs beyond
-:data:`~xner.runtime.engines.aligner.MAX_ALIGN_SUBWORDS`): the memory a sentence needs grows
-linearly
-with its length. A segment that fails makes its sentence fail (``"words 201-400: ..."``).
+**Guarded stages** (:func:`guarded`, the one place failures are isolated). A stage runs its
+engine on the whole chunk; when the engine raises, it is run again record by record: the
+records that fail on their own get an error (``"translation failed: ..."``) and the others go
+on; a record's error stops its whole sentence (a long sentence's other segments included).
+Errors that concern every sentence (a bad option, a broken bundle) and programming errors are
+never caught. Projection is guarded the same way, catching only the ``ValueError`` of a
+sentence whose inputs are out of range.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
 from xner.runtime.bundles.bundle import BundleError
-from xner.runtime.data import Sentence, Span
-from xner.runtime.engines.translator import SPLIT_LEVELS, pack_spans
-from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.data import Sentence
+from xner.runtime.engines.engine_set import Engines
+from xner.runtime.errors import ConfigError
 from xner.runtime.languages import get_language
-from xner.runtime.projection import Match, ProjectionItem, match_entities_batch, project_batch
-from xner.runtime.projection.registry import method_info, resolve_options
-from xner.runtime.tokenize import detokenize
+from xner.runtime.pipelines.records import Record, live
+from xner.runtime.projection import ProjectionItem
+from xner.runtime.projection.registry import project_results
+from xner.runtime.tokenize import detokenize, word_tokenize
+
+__all__ = [
+    "NO_SPACE_SCRIPTS",
+    "align",
+    "as_sentences",
+    "guarded",
+    "join_words",
+    "project",
+    "tag",
+    "tokenize",
+    "translate",
+]
 
 logger = logging.getLogger("xner")
 
+K = TypeVar("K", bound=Hashable)
 X = TypeVar("X")
 Y = TypeVar("Y")
 
@@ -50,35 +58,14 @@ NO_SPACE_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "L
 """Scripts written without spaces between words: their words are joined with no space before
 translation (ISO 15924 codes, as in NLLB language codes such as ``zho_Hans``)."""
 
-SEGMENT_WORDS = 200
-"""Most words in one segment of a long sentence. 200 words are about 300 to 500 NLLB pieces
-and 300 to 600 mBERT / XLM-R subwords: well inside the translator's 1,024 source positions and
-within one or two windows of the 512-position encoders, and the segment's similarity matrix
-(its subwords times its translation's) well under the aligner's cap."""
-
-SEGMENT_CHARS = 2000
-"""Most characters in one segment (its words joined by single spaces): bounds a segment of long
-words (URLs, numbers, text without spaces) the same way."""
+NO_LINKS = np.zeros((0, 2), dtype=np.int64)
+"""The links of a record that was not aligned (it has no entity to project)."""
 
 _NLLB_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 _NOT_CAUGHT = (ConfigError, BundleError, MemoryError, TypeError, AttributeError, NameError)
 
 
-def script_of(lang: str) -> str | None:
-    """The ISO 15924 script of a language code or alias (``zho_Hans`` -> ``Hans``), or None."""
-    text = lang.strip()
-    if _NLLB_CODE.match(text):
-        return text[4:]
-    try:
-        return get_language(text).script
-    except ConfigError:
-        return None
-
-
-def join_words(words: Sequence[str], lang: str) -> str:
-    """The text given to the translator: words joined by spaces, or by nothing for a language
-    whose script is written without spaces (:data:`NO_SPACE_SCRIPTS`)."""
-    return detokenize(words, no_space=script_of(lang) in NO_SPACE_SCRIPTS)
+# --- inputs ---------------------------------------------------------------------------------------
 
 
 def as_sentences(items: Iterable[Sentence | Sequence[str] | str]) -> Iterator[Sentence]:
@@ -98,205 +85,38 @@ def as_sentences(items: Iterable[Sentence | Sequence[str] | str]) -> Iterator[Se
             yield Sentence(words, None, number)
 
 
-def checked_chunk_size(chunk_size: Any) -> int:
-    """``chunk_size`` when it is an integer >= 1, else :class:`ConfigError`."""
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-        raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    return chunk_size
+def script_of(lang: str) -> str | None:
+    """The ISO 15924 script of a language code or alias (``zho_Hans`` -> ``Hans``), or None."""
+    text = lang.strip()
+    if _NLLB_CODE.match(text):
+        return text[4:]
+    try:
+        return get_language(text).script
+    except ConfigError:
+        return None
 
 
-def checked_labels(labels: Collection[str], known: Collection[str], what: str) -> frozenset[str]:
-    """``labels`` (a collection or a comma-separated string) checked against ``known``."""
-    if isinstance(labels, str):
-        labels = labels.split(",")
-    wanted = frozenset(label.strip() for label in labels if label.strip())
-    for label in sorted(wanted):
-        if label not in known:
-            raise unknown_choice(what, label, known)
-    return wanted
+def join_words(words: Sequence[str], lang: str) -> str:
+    """The text given to the translator: words joined by spaces, or by nothing for a language
+    whose script is written without spaces (:data:`NO_SPACE_SCRIPTS`)."""
+    return detokenize(words, no_space=script_of(lang) in NO_SPACE_SCRIPTS)
 
 
-def projection_method(method: str, options: Any) -> tuple[str, Any]:
-    """The method name and its options dataclass (checked; a mapping of fields is accepted)."""
-    return method, resolve_options(method_info(method), options)
+# --- failure isolation ----------------------------------------------------------------------------
 
 
-def segment_words(
-    words: Sequence[str],
-    protect: Iterable[Span] = (),
-    *,
-    max_words: int = SEGMENT_WORDS,
-    max_chars: int = SEGMENT_CHARS,
-) -> list[tuple[int, int]]:
-    """Word ranges ``[start, end)`` that cut ``words`` into segments of at most ``max_words``
-    words and ``max_chars`` characters (words joined by single spaces); ``[]`` for no words.
-
-    One range ``(0, n)`` when the sentence fits. Otherwise cuts fall after sentence-final
-    punctuation, then clause punctuation, then between any two words (the translator's
-    :data:`~xner.runtime.engines.translator.SPLIT_LEVELS`, matched on the words joined by spaces: a
-    cut
-    lies where a match ends at the start of a word), and consecutive pieces are packed greedily
-    (:func:`~xner.runtime.engines.translator.pack_spans`, the translator's own algorithm). No cut
-    falls
-    inside a ``protect`` span; a word or protected span longer than a segment forms one alone.
-    """
-    n = len(words)
-    if n == 0:
-        return []
-    starts = np.zeros(n + 1, dtype=np.int64)  # offset of each word in the joined text, then end
-    np.cumsum([len(word) + 1 for word in words], out=starts[1:])
-
-    def fits(a: int, b: int) -> bool:
-        return b - a <= max_words and int(starts[b] - starts[a]) - 1 <= max_chars
-
-    if fits(0, n):
-        return [(0, n)]
-    allowed = np.ones(n + 1, dtype=bool)
-    allowed[[0, n]] = False
-    for span in protect:
-        allowed[max(span.start + 1, 0) : min(span.end, n)] = False
-    text = " ".join(words)
-    levels = []
-    for _, pattern in SPLIT_LEVELS:
-        ends = np.fromiter((m.end() for m in pattern.finditer(text)), dtype=np.int64)
-        index = np.searchsorted(starts, ends)
-        index = index[(index < n) & (starts[np.minimum(index, n)] == ends)]
-        levels.append(np.unique(index[allowed[index]]))
-
-    def cuts(level: int, lo: int, hi: int) -> list[int]:
-        found = levels[level]
-        return found[np.searchsorted(found, lo, "right") : np.searchsorted(found, hi)].tolist()
-
-    spans = pack_spans(0, n, cuts, fits, len(levels), keep_long=True)
-    assert spans is not None  # keep_long: never None
-    return spans
-
-
-@dataclass(frozen=True)
-class Segments:
-    """The segments of a chunk's sentences, numbered across the chunk.
-
-    Segment ``u`` holds the words ``[start[u], end[u])`` of sentence ``owner[u]``; a sentence's
-    segments are consecutive and in order (``segments(k)``), an empty sentence has none. The
-    pipelines key their stages by segment, so that the segments of every sentence share the
-    chunk's batched engine calls.
-    """
-
-    owner: list[int]
-    start: list[int]
-    end: list[int]
-    first: list[int]  # first segment of each sentence; one more entry: the total
-
-    @classmethod
-    def plan(
-        cls, sentences: Sequence[Sentence], protect: Sequence[Iterable[Span]] | None = None
-    ) -> Segments:
-        """Segments of ``sentences`` (:func:`segment_words`); ``protect``: per sentence, spans
-        no cut may fall inside. A sentence cut into several segments is logged (a warning with
-        its ``FILE:LINE``)."""
-        owner: list[int] = []
-        start: list[int] = []
-        end: list[int] = []
-        first: list[int] = []
-        for k, sentence in enumerate(sentences):
-            first.append(len(owner))
-            ranges = segment_words(sentence.tokens, () if protect is None else protect[k])
-            if len(ranges) > 1:
-                logger.warning(
-                    "%s:%d: %d words, more than %d (or %d characters): processed in %d segments",
-                    sentence.source,
-                    sentence.line,
-                    len(sentence.tokens),
-                    SEGMENT_WORDS,
-                    SEGMENT_CHARS,
-                    len(ranges),
-                )
-            for a, b in ranges:
-                owner.append(k)
-                start.append(a)
-                end.append(b)
-        first.append(len(owner))
-        return cls(owner, start, end, first)
-
-    def __len__(self) -> int:
-        return len(self.owner)
-
-    def segments(self, k: int) -> range:
-        """The segments of sentence ``k``."""
-        return range(self.first[k], self.first[k + 1])
-
-    def words(self, u: int, sentences: Sequence[Sentence]) -> list[str]:
-        """The words of segment ``u``."""
-        return sentences[self.owner[u]].tokens[self.start[u] : self.end[u]]
-
-    def spans(self, u: int, spans: Sequence[Span]) -> list[Span]:
-        """The spans of segment ``u``'s sentence that lie in it, shifted to its first word."""
-        a, b = self.start[u], self.end[u]
-        return [Span(s.start - a, s.end - a, s.label) for s in spans if a <= s.start < b]
-
-    def live(self, items: dict[int, X], errors: dict[int, str]) -> dict[int, X]:
-        """The ``items`` of segments whose sentence has no error yet."""
-        failed = {self.owner[u] for u in errors}
-        return {u: item for u, item in items.items() if self.owner[u] not in failed}
-
-    def sentence_errors(self, errors: dict[int, str]) -> dict[int, str]:
-        """The first error of each failed sentence, by sentence; the error of a segment of a
-        sentence cut into several names its words (``"words 201-400: ..."``)."""
-        out: dict[int, str] = {}
-        for u in sorted(errors):
-            k = self.owner[u]
-            if k in out:
-                continue
-            cut = len(self.segments(k)) > 1
-            where = f"words {self.start[u] + 1}-{self.end[u]}: " if cut else ""
-            out[k] = where + errors[u]
-        return out
-
-
-def join_segments(
-    pieces: Iterable[tuple[int, int, list[Span], np.ndarray | None, Projection]],
-) -> tuple[list[Span], np.ndarray | None, list[Span], list[Match] | None]:
-    """One sentence from its segments, in order: each piece is ``(source words, target words,
-    source spans, links or None, (projected spans, matches or None))`` of one segment, all
-    counted from the segment's start.
-
-    Returns the source spans, the links (None when no segment was aligned), the projected spans
-    and the matches (None when no segment has any), each shifted by the source and target
-    words of the segments before it; match entity numbers count the earlier segments' spans.
-    """
-    sources: list[Span] = []
-    links: list[np.ndarray] = []
-    projected: list[Span] = []
-    matches: list[Match] | None = None
-    i = j = 0
-    for n_source, n_target, spans, pairs, (targets, found) in pieces:
-        if pairs is not None:
-            links.append(np.asarray(pairs, dtype=np.int64).reshape(-1, 2) + [i, j])
-        if found is not None:
-            matches = [] if matches is None else matches
-            matches += [Match(m.entity + len(sources), _shift(m.span, j), m.score) for m in found]
-        sources += [_shift(span, i) for span in spans]
-        projected += [_shift(span, j) for span in targets]
-        i, j = i + n_source, j + n_target
-    joined = np.concatenate(links) if links else None
-    return sources, joined, projected, matches
-
-
-def _shift(span: Span, offset: int) -> Span:
-    return span if offset == 0 else Span(span.start + offset, span.end + offset, span.label)
-
-
-def run_stage(
+def guarded(
     stage: str,
     fn: Callable[[list[X]], list[Y]],
-    inputs: dict[int, X],
-    errors: dict[int, str],
+    inputs: Mapping[K, X],
+    errors: dict[K, str],
     caught: type[Exception] = Exception,
-) -> dict[int, Y]:
+) -> dict[K, Y]:
     """Apply ``fn`` to all ``inputs`` at once; when it raises ``caught``, to each input alone.
 
     Returns the outputs by key; the keys whose input fails alone get ``"{stage} failed: ..."``
-    in ``errors`` and no output.
+    in ``errors`` and no output. Any list of items will do (``dict(enumerate(items))``).
+    Configuration, bundle and programming errors are never caught.
     """
     keys = list(inputs)
     if not keys:
@@ -308,7 +128,7 @@ def run_stage(
         raise
     except caught as error:  # an engine failing on some sentence
         logger.debug("%s failed on a chunk (%s); retrying sentence by sentence", stage, error)
-    results: dict[int, Y] = {}
+    results: dict[K, Y] = {}
     for k in keys:
         try:
             results[k] = fn([inputs[k]])[0]
@@ -319,54 +139,111 @@ def run_stage(
     return results
 
 
-Projection = tuple[list[Span], list[Match] | None]
-"""Projected spans and, for ``ngram``, its matches (entity number, span, score), else None."""
-
-
-def project_all(
-    jobs: list[tuple[list[Span], Any, Sequence[str]]], method: str, options: Any
-) -> list[Projection]:
-    """Project each job ``(spans, pairs, target_tokens)`` (one batched call for all of them).
-
-    A sentence without spans or without target words projects nothing (its pairs are not
-    looked at). ``ValueError`` when some sentence's inputs are out of range.
-    """
-    todo = [k for k, (spans, _, tokens) in enumerate(jobs) if spans and tokens]
-    items = [ProjectionItem(*jobs[k][:2], len(jobs[k][2]), jobs[k][2]) for k in todo]
-    out: list[Projection] = [([], [] if method == "ngram" else None) for _ in jobs]
-    if method == "ngram":
-        for k, matches in zip(todo, match_entities_batch(items, options), strict=True):
-            out[k] = ([m.span for m in matches], matches)
-    else:
-        for k, spans in zip(todo, project_batch(items, method, options), strict=True):
-            out[k] = (spans, None)
+def _run(
+    records: Sequence[Record],
+    stage: str,
+    fn: Callable[[list[X]], list[Y]],
+    take: Callable[[Record], X | None],
+    put: Callable[[Record, Y], Record],
+    caught: type[Exception] = Exception,
+) -> list[Record]:
+    """:func:`guarded` ``fn`` over ``take(record)`` of every live record (None: it has nothing
+    to do); ``put`` stores an output in its record, failures are stored as its error."""
+    inputs = {}
+    for i in live(records):
+        item = take(records[i])
+        if item is not None:
+            inputs[i] = item
+    errors: dict[int, str] = {}
+    outputs = guarded(stage, fn, inputs, errors, caught)
+    out = list(records)
+    for i, output in outputs.items():
+        out[i] = put(out[i], output)
+    for i, error in errors.items():
+        out[i] = dataclasses.replace(out[i], error=error)
     return out
 
 
-def project_chunk(
-    jobs: dict[int, tuple[list[Span], Any, Sequence[str]]],
-    method: str,
-    options: Any,
-    errors: dict[int, str],
-) -> dict[int, Projection]:
-    """:func:`project_all` on a chunk, guarded like the engine stages: when a sentence's inputs
-    are out of range, each sentence is projected alone and those that fail get
-    ``"projection failed: ..."`` in ``errors`` and no output."""
-    return run_stage(
-        "projection", lambda batch: project_all(batch, method, options), jobs, errors, ValueError
+# --- the stages -----------------------------------------------------------------------------------
+
+
+def translate(
+    records: Sequence[Record],
+    engines: Engines,
+    src_lang: str,
+    tgt_lang: str,
+    beam_size: int | None = None,
+) -> list[Record]:
+    """Translate each record's words (joined as :func:`join_words` does) from ``src_lang``
+    into ``tgt_lang`` (NLLB codes; the translator maps them to its own)."""
+    translator = engines.translator
+    codes = (translator.language(src_lang), translator.language(tgt_lang))
+    return _run(
+        records,
+        "translation",
+        lambda texts: translator.translate(texts, *codes, beam_size=beam_size),
+        lambda record: join_words(record.words, src_lang),
+        lambda record, translation: dataclasses.replace(record, translation=translation),
     )
 
 
-def project_spans(
-    spans: list[Span],
-    pairs: Any,
-    target_tokens: Sequence[str],
-    method: str,
-    options: Any,
-) -> Projection:
-    """Project ``spans`` onto ``target_tokens`` through ``pairs`` (one sentence of
-    :func:`project_all`); ``ngram`` also gives its matches, other methods None."""
-    return project_all([(spans, pairs, target_tokens)], method, options)[0]
+def tokenize(records: Sequence[Record]) -> list[Record]:
+    """Split each translation into words; an empty one is the record's error."""
+    out = []
+    for record in records:
+        if record.translation is not None:
+            words = [token.text for token in word_tokenize(record.translation.text)]
+            error = record.error if words else "the translation is empty"
+            record = dataclasses.replace(record, translated=words, error=error)
+        out.append(record)
+    return out
+
+
+def tag(records: Sequence[Record], engines: Engines, drop: Collection[str]) -> list[Record]:
+    """Tag each record's :attr:`~Record.source` words; its ``spans``: the entities found,
+    minus the labels in ``drop``."""
+    return _run(
+        records,
+        "tagging",
+        engines.tagger.tag,
+        lambda record: record.source or None,
+        lambda record, result: dataclasses.replace(
+            record, spans=[s for s in result.spans if s.label not in drop]
+        ),
+    )
+
+
+def align(records: Sequence[Record], engines: Engines, method: str | None = None) -> list[Record]:
+    """Align the :attr:`~Record.source` and :attr:`~Record.target` words of each record that
+    has entities to project (``method``: the aligner's extraction method; None: its own)."""
+    return _run(
+        records,
+        "alignment",
+        lambda pairs: engines.aligner.align(pairs, method=method),
+        lambda record: (record.source, record.target) if record.spans else None,
+        lambda record, result: dataclasses.replace(record, links=result.pairs),
+    )
+
+
+def project(
+    records: Sequence[Record], method: str, options: Any, engines: Engines | None = None
+) -> list[Record]:
+    """Project each live record's entities onto its target words through its links with the
+    projection ``method`` (its options dataclass ``options``; ``engines`` for a method that
+    needs some). A record without entities or target words projects nothing."""
+    return _run(
+        records,
+        "projection",
+        lambda items: project_results(items, method, options, engines),
+        lambda record: ProjectionItem(
+            record.spans,
+            NO_LINKS if record.links is None else record.links,
+            len(record.target),
+            record.target,
+        ),
+        lambda record, projected: dataclasses.replace(record, projected=projected),
+        ValueError,
+    )
 
 
 def _one_line(error: BaseException) -> str:

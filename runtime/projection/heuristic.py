@@ -52,10 +52,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.projection.inputs import ProjectionBatch, ranges
-from xner.runtime.projection.registry import register_method
+from xner.runtime.projection.registry import option, register_method
+from xner.runtime.projection.result import Projected
 
 __all__ = ["COLLISION_POLICIES", "KEEP_CHOICES", "HeuristicOptions", "entity_runs", "heuristic"]
 
@@ -76,10 +76,10 @@ class HeuristicOptions:
     is dropped) or ``"longer"`` (the longer run wins; ties: the earlier entity).
     """
 
-    merge_distance: int = 1
-    length_ratio: float = 0.8
-    keep: str = "all"
-    collisions: str = "overwrite"
+    merge_distance: int = option(1, help="merge runs separated by at most this many words.")
+    length_ratio: float = option(0.8, help="keep a run longer than this share of the entity.")
+    keep: str = option("all", help="all runs or the largest.")
+    collisions: str = option("overwrite", help="overwrite, first or longer.")
 
     def __post_init__(self) -> None:
         md = self.merge_distance
@@ -115,7 +115,7 @@ def entity_runs(
 
 
 @register_method("heuristic", HeuristicOptions)
-def heuristic(batch: ProjectionBatch, options: HeuristicOptions) -> list[list[Span]]:
+def heuristic(batch: ProjectionBatch, options: HeuristicOptions) -> list[Projected]:
     """Project each sentence's entities with the alignment heuristic (see the module docstring)."""
     if batch.candidates is not None:
         raise ConfigError("the heuristic projection takes no candidates; use method 'ngram'")
@@ -137,7 +137,7 @@ def heuristic(batch: ProjectionBatch, options: HeuristicOptions) -> list[list[Sp
         else:  # "longer"
             order = np.lexsort((start, ent, -length))
         ent, start, end = _keep_free(ent, start, end, order, batch.positions)
-    return batch.spans(ent, start, end)
+    return [Projected(spans) for spans in batch.spans(ent, start, end)]
 
 
 def _overwrite(

@@ -130,7 +130,8 @@ class ProjectionBatch:
     @property
     def entity_lengths(self) -> np.ndarray:
         """Number of words of each entity, ``(E,)`` int64."""
-        return self.entity_ends - self.entity_starts
+        lengths: np.ndarray = self.entity_ends - self.entity_starts
+        return lengths
 
     def spans(self, entity: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[list[Span]]:
         """Target spans ``[start, end)`` (positions, sorted) labelled as ``entity``, by sentence."""
@@ -150,7 +151,10 @@ class ProjectionBatch:
 
 def ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     """The integer ranges ``[start[i], start[i] + count[i])``, one after the other."""
-    return np.arange(int(count.sum())) + np.repeat(start - (np.cumsum(count) - count), count)
+    out: np.ndarray = np.arange(int(count.sum())) + np.repeat(
+        start - (np.cumsum(count) - count), count
+    )
+    return out
 
 
 def _all_none(values: list[Any]) -> bool:

@@ -49,7 +49,14 @@ from xner.runtime.projection.inputs import (
     ranges,
 )
 from xner.runtime.projection.matching import exact_match, greedy_match
-from xner.runtime.projection.registry import method_info, register_method, resolve_options
+from xner.runtime.projection.registry import (
+    method_info,
+    option,
+    register_method,
+    register_variant,
+    resolve_options,
+)
+from xner.runtime.projection.result import Match, Projected
 
 __all__ = [
     "Match",
@@ -79,10 +86,14 @@ class NgramOptions:
     logged (realistic sentences use a few hundred states).
     """
 
-    max_len: int | None = None
-    stop_words: tuple[str, ...] = ("!", "?")
-    exact: bool = False
-    max_states: int = 200_000
+    max_len: int | None = option(None, help="longest candidate in words (default: any).")
+    stop_words: tuple[str, ...] = option(
+        ("!", "?"), help="comma-separated words no candidate may hold."
+    )
+    exact: bool = option(False, help="optimal matching, not greedy.")
+    max_states: int = option(
+        200_000, help="budget of the exact search per group of entities.", cli=False
+    )
 
     def __post_init__(self) -> None:
         ml = self.max_len
@@ -90,23 +101,13 @@ class NgramOptions:
             raise ConfigError(f"max_len must be None or an integer >= 1, got {ml!r}")
         if ml is not None and ml < 1:
             raise ConfigError(f"max_len must be None or an integer >= 1, got {ml!r}")
-        if isinstance(self.stop_words, str):
-            raise ConfigError(
-                f"stop_words must be a list of words, got the string {self.stop_words!r}"
-            )
-        object.__setattr__(self, "stop_words", tuple(self.stop_words))
+        words: Iterable[str] = self.stop_words  # callers may pass a list, or a string by mistake
+        if isinstance(words, str):
+            raise ConfigError(f"stop_words must be a list of words, got the string {words!r}")
+        object.__setattr__(self, "stop_words", tuple(words))
         ms = self.max_states
         if isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 1:
             raise ConfigError(f"max_states must be an integer >= 1, got {ms!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """Source entity number ``entity`` (source order) matched to target ``span`` with ``score``."""
-
-    entity: int
-    span: Span
-    score: float
 
 
 def linked_spans(batch: ProjectionBatch, use: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +208,8 @@ def _links_inside(batch: ProjectionBatch, first: np.ndarray, last: np.ndarray) -
     """The links of the entity that owns link arrays ``first`` to ``last`` (inclusive)."""
     cum = np.zeros(batch.link_count.size + 1, dtype=np.int64)
     np.cumsum(batch.link_count, out=cum[1:])
-    return cum[last + 1] - cum[first]
+    links: np.ndarray = cum[last + 1] - cum[first]
+    return links
 
 
 def scored_pairs(
@@ -243,7 +245,7 @@ def _stop_positions(batch: ProjectionBatch, stop_words: tuple[str, ...]) -> np.n
     words = [batch.target_tokens[k] for k in known]
     flags = np.fromiter(
         map(stops.__contains__, chain.from_iterable(words)),  # type: ignore[arg-type]
-        dtype=bool,
+        dtype=np.bool_,
         count=sum(map(len, words)),  # type: ignore[arg-type]
     )
     if len(known) == batch.size:
@@ -276,11 +278,16 @@ def ngram_matches(batch: ProjectionBatch, options: NgramOptions) -> list[list[Ma
     return batch.by_sentence(list(map(Match, number, spans, score.tolist())), ent)
 
 
-@register_method("ngram", NgramOptions)
-def ngram(batch: ProjectionBatch, options: NgramOptions) -> list[list[Span]]:
-    """Project with n-gram candidates and matching; spans sorted, at most one per entity."""
-    ent, start, end, _ = _matched(batch, options)
-    return batch.spans(ent, start, end)
+@register_method("ngram", NgramOptions, pairs_entities=True)
+def ngram(batch: ProjectionBatch, options: NgramOptions) -> list[Projected]:
+    """Project with n-gram candidates and matching: spans sorted, at most one per entity, with
+    the matches that chose them."""
+    return [
+        Projected([m.span for m in matches], matches) for matches in ngram_matches(batch, options)
+    ]
+
+
+register_variant("ngram-exact", "ngram", {"exact": True})
 
 
 def match_entities(

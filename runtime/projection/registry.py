@@ -1,20 +1,36 @@
-"""The registry of projection methods and the entry points: :func:`project_batch` (many
-sentences at once), :func:`project` and :func:`project_tags` (one sentence: a batch of one).
+"""The registry of projection methods and the entry points: :func:`project_results` (many
+sentences, with each method's full result), :func:`project_batch` (many sentences, spans only),
+:func:`project` and :func:`project_tags` (one sentence: a batch of one).
 
-A method is a function ``fn(batch: ProjectionBatch, options) -> list[list[Span]]`` (the spans of
-each sentence of the batch) registered under a name together with its options dataclass::
+A method is a function ``fn(batch: ProjectionBatch, options) -> list[Projected]`` (one
+:class:`~xner.runtime.projection.result.Projected` per sentence of the batch) registered under a
+name together with its options dataclass::
 
     @register_method("heuristic", HeuristicOptions)
     def heuristic(batch, options): ...
+
+A method that pairs each source entity with a target span says so (``pairs_entities=True``) and
+fills ``Projected.matches``; callers read :attr:`MethodInfo.pairs_entities` instead of testing a
+method's name. A method that needs engines names them (``needs=("translator",)``): it is called
+as ``fn(batch, options, engines)`` with an object whose ``.translator``, ``.tagger`` and
+``.aligner`` attributes are the engines (xner's :class:`~xner.runtime.engines.engine_set.Engines`),
+and pipelines read :attr:`MethodInfo.needs` to know which engines to load.
+
+Options dataclasses declare their fields with :func:`option`, which carries the help text (and
+the flag) of the command-line option generated from the field, so that a method's knobs are
+declared once. A *variant* (:func:`register_variant`) is a registered method with some options
+fixed, e.g. ``ngram-exact``; :func:`resolve_method` accepts a method or a variant name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import typing
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from xner.runtime.bundles.bundle import COMPONENTS
 from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.projection.inputs import (
@@ -23,46 +39,190 @@ from xner.runtime.projection.inputs import (
     ProjectionBatch,
     ProjectionItem,
 )
+from xner.runtime.projection.result import Projected
 from xner.runtime.tags import tags_from_spans
 
 __all__ = [
+    "EngineAccess",
     "MethodInfo",
+    "OptionField",
+    "VariantInfo",
     "available_methods",
+    "available_variants",
+    "method_info",
+    "option",
+    "option_fields",
     "project",
     "project_batch",
+    "project_results",
     "project_tags",
     "register_method",
+    "register_variant",
+    "resolve_method",
+    "resolve_options",
+    "unregister_method",
 ]
 
-Method = Callable[[ProjectionBatch, Any], list[list[Span]]]
+T = TypeVar("T")
+
+Method = Callable[..., list[Projected]]
+"""``fn(batch, options)``, or ``fn(batch, options, engines)`` for a method that needs engines."""
+
+_OPTION = "xner.option"  # the key of an option's OptionDoc in a dataclass field's metadata
+
+
+class EngineAccess(Protocol):
+    """What a method that needs engines receives: the engines as attributes, each built on first
+    use (:class:`~xner.runtime.engines.engine_set.Engines`)."""
+
+    @property
+    def translator(self) -> Any: ...
+
+    @property
+    def tagger(self) -> Any: ...
+
+    @property
+    def aligner(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _OptionDoc:
+    help: str
+    flag: str | None
+    cli: bool
+
+
+def option(default: T, *, help: str, flag: str | None = None, cli: bool = True) -> T:
+    """A field of a projection options dataclass with ``default`` and its command-line form.
+
+    ``help``: the help text of the command-line option (the CLI prefixes the method's name).
+    ``flag``: the option's name (default: ``--field-name``). ``cli``: False leaves the field out
+    of the command line (library callers can still set it)::
+
+        @dataclass(frozen=True)
+        class HeuristicOptions:
+            merge_distance: int = option(1, help="merge runs at most this many words apart.")
+    """
+    doc = _OptionDoc(help, flag, cli)
+    return dataclasses.field(default=default, metadata={_OPTION: doc})
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """A field of a method's options dataclass as a command-line option: ``name`` (the field),
+    ``flag`` (``--field-name`` unless :func:`option` named another), ``help``, ``default`` and
+    ``annotation`` (the field's type, resolved)."""
+
+    name: str
+    flag: str
+    help: str
+    default: Any
+    annotation: Any
+
+
+def option_fields(options_type: type) -> tuple[OptionField, ...]:
+    """The fields of ``options_type`` offered on the command line, in declaration order: every
+    field set by the constructor, except those declared with ``option(..., cli=False)``. A field
+    declared without :func:`option` has no help text."""
+    hints = typing.get_type_hints(options_type)
+    out = []
+    for field in dataclasses.fields(options_type):
+        doc = field.metadata.get(_OPTION, _OptionDoc("", None, True))
+        if not field.init or not doc.cli:
+            continue
+        flag = doc.flag or "--" + field.name.replace("_", "-")
+        out.append(OptionField(field.name, flag, doc.help, field.default, hints[field.name]))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """A registered projection method: its name, function and options dataclass."""
+    """A registered projection method: its name, function and options dataclass.
+
+    ``needs``: the engines its function takes (a subset of ``translator``, ``tagger``,
+    ``aligner``; empty for methods that work from the alignment alone). ``pairs_entities``:
+    whether it pairs each source entity with a span (its results carry ``matches``).
+    """
 
     name: str
     fn: Method
     options_type: type
+    needs: tuple[str, ...] = ()
+    pairs_entities: bool = False
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """A registered method (``method``) with some of its options fixed (``fixed``)."""
+
+    name: str
+    method: str
+    fixed: Mapping[str, Any]
 
 
 _METHODS: dict[str, MethodInfo] = {}
+_VARIANTS: dict[str, VariantInfo] = {}
 
 
-def register_method(name: str, options_type: type) -> Callable[[Method], Method]:
+def register_method(
+    name: str,
+    options_type: type,
+    *,
+    needs: Collection[str] = (),
+    pairs_entities: bool = False,
+) -> Callable[[Method], Method]:
     """Register ``fn`` as projection method ``name`` whose options are ``options_type``.
 
-    ``options_type`` must be a dataclass whose fields all have defaults. Registering a name twice
-    is a programming error (``ValueError``).
+    ``options_type`` must be a dataclass whose fields all have defaults (declared with
+    :func:`option` to give them help on the command line). ``needs``: the engines the method uses
+    (``"translator"``, ``"tagger"``, ``"aligner"``); it is then called as ``fn(batch, options,
+    engines)``. ``pairs_entities``: the method fills ``Projected.matches``. Registering a name
+    twice, or a bad options type or engine name, is a programming error (``ValueError``).
     """
+    if isinstance(needs, str):
+        raise ValueError(f"needs must be a collection of engine names, got the string {needs!r}")
+    wanted = tuple(needs)
+    for engine in wanted:
+        if engine not in COMPONENTS:
+            raise ValueError(f"unknown engine {engine!r} in needs; choose from {COMPONENTS}")
+    if not dataclasses.is_dataclass(options_type):
+        raise ValueError(f"options of projection method {name!r} must be a dataclass")
+    for field in dataclasses.fields(options_type):
+        no_default = dataclasses.MISSING
+        if field.init and field.default is no_default and field.default_factory is no_default:
+            raise ValueError(f"option {field.name!r} of projection method {name!r} needs a default")
 
     def decorate(fn: Method) -> Method:
-        if name in _METHODS:
+        if name in _METHODS or name in _VARIANTS:
             raise ValueError(f"projection method {name!r} is already registered")
-        _METHODS[name] = MethodInfo(name, fn, options_type)
+        _METHODS[name] = MethodInfo(name, fn, options_type, wanted, pairs_entities)
         return fn
 
     return decorate
+
+
+def register_variant(name: str, method: str, fixed: Mapping[str, Any]) -> None:
+    """Register ``name`` as registered ``method`` with options ``fixed`` (a mapping of fields):
+    ``register_variant("ngram-exact", "ngram", {"exact": True})``. A name already taken, an
+    unknown method or field is a programming error (``ValueError``)."""
+    if name in _METHODS or name in _VARIANTS:
+        raise ValueError(f"projection method {name!r} is already registered")
+    if method not in _METHODS:
+        raise ValueError(f"variant {name!r} of unknown projection method {method!r}")
+    known = {f.name for f in dataclasses.fields(_METHODS[method].options_type)}
+    for key in fixed:
+        if key not in known:
+            raise ValueError(f"variant {name!r}: {method!r} has no option {key!r}")
+    _VARIANTS[name] = VariantInfo(name, method, dict(fixed))
+
+
+def unregister_method(name: str) -> None:
+    """Remove method ``name`` and its variants, or variant ``name``, from the registry (for
+    tests and plugins that register a method for a while); unknown names are ignored."""
+    _METHODS.pop(name, None)
+    _VARIANTS.pop(name, None)
+    for variant in [v.name for v in _VARIANTS.values() if v.method == name]:
+        del _VARIANTS[variant]
 
 
 def available_methods() -> tuple[str, ...]:
@@ -70,11 +230,16 @@ def available_methods() -> tuple[str, ...]:
     return tuple(sorted(_METHODS))
 
 
+def available_variants() -> tuple[str, ...]:
+    """Names of the registered variants (:func:`register_variant`), sorted."""
+    return tuple(sorted(_VARIANTS))
+
+
 def method_info(method: str) -> MethodInfo:
     """The registered method ``method``; :class:`ConfigError` listing valid names otherwise."""
     try:
         return _METHODS[method]
-    except KeyError:
+    except (KeyError, TypeError):
         raise unknown_choice("projection method", str(method), _METHODS) from None
 
 
@@ -100,6 +265,103 @@ def resolve_options(info: MethodInfo, options: Any) -> Any:
     )
 
 
+def resolve_method(name: str, options: Any = None) -> tuple[str, Any]:
+    """The registered method that ``name`` (a method or a variant) stands for, and its options.
+
+    ``options``: the method's options dataclass, a mapping of its fields or None (defaults); a
+    variant's fixed options override them. :class:`ConfigError` for an unknown name (listing
+    methods and variants) or bad options.
+    """
+    variant = _VARIANTS.get(name) if isinstance(name, str) else None
+    if variant is None:
+        if name not in _METHODS:
+            raise unknown_choice("projection method", str(name), [*_METHODS, *_VARIANTS])
+        return name, resolve_options(_METHODS[name], options)
+    base = resolve_options(_METHODS[variant.method], options)
+    return variant.method, dataclasses.replace(base, **variant.fixed)
+
+
+def _run(
+    info: MethodInfo, options: Any, items: Sequence[Any], engines: EngineAccess | None
+) -> list[Projected]:
+    """``info``'s function on ``items`` (checked), one result per item."""
+    batch = ProjectionBatch.build(items)
+    if info.needs:
+        if engines is None:
+            raise _no_engines(info)
+        results = info.fn(batch, options, engines)
+    else:
+        results = info.fn(batch, options)
+    if len(results) != batch.size:
+        raise TypeError(
+            f"projection method {info.name!r} gave {len(results)} results "
+            f"for {batch.size} sentences"
+        )
+    if info.pairs_entities and any(result.matches is None for result in results):
+        raise TypeError(f"projection method {info.name!r} pairs entities but gave no matches")
+    return results
+
+
+def _no_engines(info: MethodInfo) -> ConfigError:
+    return ConfigError(
+        f"projection method {info.name!r} needs engines ({', '.join(info.needs)}); none were given"
+    )
+
+
+def project_results(
+    items: Iterable[ProjectionItem | Sequence[Any]],
+    method: str = "heuristic",
+    options: Any = None,
+    engines: EngineAccess | None = None,
+) -> list[Projected]:
+    """Project many sentence pairs at once: one :class:`Projected` per item, in order.
+
+    Items, ``method`` and ``options`` as in :func:`project_batch`. ``engines``: the engines a
+    method that needs some uses (:attr:`MethodInfo.needs`; :class:`ConfigError` naming them when
+    it is None). A sentence without source spans or without target words projects nothing, and
+    its alignment is not looked at: ``Projected([], [])`` for a method that pairs entities,
+    ``Projected([])`` otherwise. ``ValueError`` when some other sentence's inputs are out of
+    range (its message names the sentence's number in the batch).
+    """
+    info = method_info(method)
+    opts = resolve_options(info, options)
+    if info.needs and engines is None:
+        raise _no_engines(info)
+    listed = [_with_listed_spans(item) for item in items]
+    idle = [not _has_work(item) for item in listed]
+    if all(idle):  # the method is not called (nor are its engines)
+        return [Projected([], [] if info.pairs_entities else None) for _ in listed]
+    # an idle sentence stays in the batch as an empty one, so that numbers in errors hold
+    batch = [_IDLE if skip else item for item, skip in zip(listed, idle, strict=True)]
+    results = _run(info, opts, batch, engines)
+    return [
+        Projected([], [] if info.pairs_entities else None) if skip else result
+        for result, skip in zip(results, idle, strict=True)
+    ]
+
+
+_IDLE = ProjectionItem([], (), 0)
+
+
+def _with_listed_spans(item: ProjectionItem | Sequence[Any]) -> Sequence[Any]:
+    """``item`` with its spans in a list (they may come as an iterator and are read twice)."""
+    if len(item) < 3:
+        return item  # refused by ProjectionBatch.build
+    return (list(item[0]), *item[1:])
+
+
+def _has_work(item: Sequence[Any]) -> bool:
+    """Whether ``item`` has source spans and target words (or is malformed: checked later)."""
+    return len(item) < 3 or (bool(item[0]) and not _is_zero(item[2]))
+
+
+def _is_zero(value: Any) -> bool:
+    try:
+        return bool(value == 0)
+    except (TypeError, ValueError):
+        return False
+
+
 def project_batch(
     items: Iterable[ProjectionItem | Sequence[Any]],
     method: str = "heuristic",
@@ -117,7 +379,7 @@ def project_batch(
     """
     info = method_info(method)
     opts = resolve_options(info, options)
-    return info.fn(ProjectionBatch.build(items), opts)
+    return [result.spans for result in _run(info, opts, list(items), None)]
 
 
 def project(

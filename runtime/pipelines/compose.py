@@ -1,0 +1,348 @@
+"""The pipelines, each a short sequence of the stages of :mod:`xner.runtime.pipelines.stages`.
+
+**Translate-test** (arXiv 2501.18750), label text in a low-resource language through English:
+for each chunk of sentences, :func:`prepare_translate_test` translates them into English
+(``translate``: the words joined, without spaces for scripts written without them), splits
+the English into words (``tokenize``), tags them (``tag``, minus the ``drop`` labels) and aligns
+the English words with the original ones (``align``); ``project`` then carries the English
+entities onto the original words and :func:`translate_test_results` puts each sentence together.
+
+**Translate-train**, carry labelled sentences into another language: the gold entities (minus
+``drop``) are the projection's source; ``translate`` -> ``tokenize`` -> ``align`` ->
+``project`` onto the translation's words. A projection that gives no span to some source entity
+is *incomplete* (``lost`` counts those entities).
+
+**Model transfer**, the baseline: ``tag`` the original words directly.
+
+Each pipeline reads its input lazily, ``chunk_size`` sentences at a time, so that each engine
+batches a whole chunk, and yields one result per input sentence, in input order. A sentence that
+cannot be labelled (an empty translation, an engine failure on it) gets all-``O`` tags and an
+``error``; the stream goes on. An empty sentence (no words) gets an empty result without running
+anything. A long sentence is processed in segments (:mod:`xner.runtime.pipelines.segments`;
+translate-train cuts only between entities); model transfer tags it whole (the tagger windows
+it, in memory linear in its length).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from xner.runtime.bundles.bundle import Bundle
+from xner.runtime.data import Sentence, Span
+from xner.runtime.engines.engine_set import Engines
+from xner.runtime.engines.options import EngineOptions, chunked
+from xner.runtime.errors import ConfigError, InputError
+from xner.runtime.pipelines import stages
+from xner.runtime.pipelines.configs import (
+    ENGLISH,
+    ModelTransferConfig,
+    TranslateTestConfig,
+    TranslateTrainConfig,
+)
+from xner.runtime.pipelines.records import Record, by_sentence, plan, sentence_error
+from xner.runtime.pipelines.results import TranslateTestResult, TranslateTrainResult
+from xner.runtime.pipelines.segments import join_segments, segment_ranges
+from xner.runtime.projection.result import Match
+from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
+
+__all__ = [
+    "ENGLISH",
+    "EngineSource",
+    "model_transfer",
+    "model_transfer_results",
+    "prepare_translate_test",
+    "translate_test",
+    "translate_test_results",
+    "translate_train",
+    "translate_train_results",
+]
+
+EngineSource = Engines | Bundle | str | os.PathLike[str]
+"""Ready :class:`Engines`, or a bundle (or its path) to build them from."""
+SentenceLike = Sentence | Sequence[str] | str
+C = TypeVar("C", TranslateTestConfig, TranslateTrainConfig, ModelTransferConfig)
+T = TypeVar("T")
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
+    """Consecutive chunks of ``size`` items, each with its first item's position."""
+    first = 0
+    for chunk in chunked(items, size):
+        yield first, chunk
+        first += len(chunk)
+
+
+def _per_sentence(
+    chunk: Sequence[Sentence], records: Sequence[Record]
+) -> Iterator[tuple[Sentence, list[Record]]]:
+    """Each sentence of ``chunk`` with its records."""
+    return zip(chunk, by_sentence(records, len(chunk)), strict=True)
+
+
+def _config(kind: type[C], given: Any, *args: Any, **settings: Any) -> C:
+    """``given`` when it is a ``kind`` config (then no settings), else ``kind(given, *args,
+    **settings)``."""
+    if isinstance(given, kind):
+        if args or settings:
+            raise ConfigError(f"give either a {kind.__name__} or settings, not both")
+        return given
+    return kind(given, *args, **settings)
+
+
+# --- translate-test -------------------------------------------------------------------------------
+
+
+def translate_test(
+    engines: EngineSource,
+    sentences: Iterable[SentenceLike],
+    lang: str | TranslateTestConfig,
+    *,
+    engine_options: EngineOptions | None = None,
+    **settings: Any,
+) -> Iterator[TranslateTestResult]:
+    """Label ``sentences`` written in ``lang`` by translating them into English (lazily).
+
+    ``engines``: :class:`Engines` (built once, reused across calls) or a bundle / bundle path
+    (then engines are built with ``engine_options``). ``sentences``: :class:`Sentence` objects,
+    word lists or strings (split on whitespace). ``lang``: the language of the sentences (NLLB
+    code, ISO code or name) with the other settings as keywords (``method``, ``options``,
+    ``drop``, ``chunk_size``, ``beam_size``, ``align_method``:
+    :class:`~xner.runtime.pipelines.configs.TranslateTestConfig`), or such a config.
+
+    Settings, languages and labels are checked at once (the translator is built for that); the
+    input is read when the iterator is. Yields a :class:`TranslateTestResult` per sentence.
+    """
+    config = _config(TranslateTestConfig, lang, **settings)
+    ready = Engines.of(engines, engine_options)
+    config.check(ready)
+    for code in (config.lang, ENGLISH):
+        ready.translator.language(code)  # an unsupported language fails now
+
+    def stream() -> Iterator[TranslateTestResult]:
+        for first, chunk in _chunks(stages.as_sentences(sentences), config.chunk_size):
+            records = prepare_translate_test(ready, chunk, config)
+            records = stages.project(records, config.method, config.options, ready)
+            yield from translate_test_results(chunk, records, first)
+
+    return stream()
+
+
+def prepare_translate_test(
+    engines: Engines, chunk: Sequence[Sentence], config: TranslateTestConfig
+) -> list[Record]:
+    """The stages of translate-test before projection, on one chunk: translate, tokenize, tag,
+    align (the expensive ones; the experiment projects their records with every method)."""
+    records = plan(chunk, segment_ranges(chunk), from_translation=True)
+    records = stages.translate(records, engines, config.lang, ENGLISH, config.beam_size)
+    records = stages.tokenize(records)
+    records = stages.tag(records, engines, config.drop)
+    return stages.align(records, engines, config.align_method)
+
+
+def translate_test_results(
+    chunk: Sequence[Sentence], records: Sequence[Record], first: int = 0
+) -> list[TranslateTestResult]:
+    """One result per sentence of ``chunk`` from its projected records (``first``: the
+    chunk's first sentence's position in the stream)."""
+    results = []
+    for k, (sentence, mine) in enumerate(_per_sentence(chunk, records)):
+        joined = join_segments(mine)
+        error = sentence_error(mine)
+        projected, matches = ([], None) if error else (joined.spans, joined.matches)
+        done = [r.translation for r in mine if r.translation is not None]
+        results.append(
+            TranslateTestResult(
+                index=first + k,
+                line=sentence.line,
+                source=sentence.source,
+                tokens=list(sentence.tokens),
+                tags=tags_from_spans(projected, len(sentence.tokens)),
+                spans=projected,
+                translation=" ".join(t.text for t in done) if done else None,
+                english_tokens=[word for r in mine for word in r.translated],
+                english_spans=joined.source_spans,
+                alignment=joined.links,
+                matches=matches,
+                truncated=any(t.truncated for t in done),
+                segments=len(mine),
+                error=error,
+                input=sentence,
+            )
+        )
+    return results
+
+
+# --- model transfer -------------------------------------------------------------------------------
+
+
+def model_transfer(
+    engines: EngineSource,
+    sentences: Iterable[SentenceLike],
+    lang: str | ModelTransferConfig | None = None,
+    *,
+    engine_options: EngineOptions | None = None,
+    **settings: Any,
+) -> Iterator[TranslateTestResult]:
+    """Tag ``sentences`` directly with the multilingual tagger (no translation), lazily.
+
+    The baseline of translate-test: the same arguments (``lang`` is only checked; settings
+    ``drop`` and ``chunk_size``, or a :class:`~xner.runtime.pipelines.configs.
+    ModelTransferConfig`) and the same result type, with no translation, English side or
+    alignment.
+    """
+    config = _config(ModelTransferConfig, lang, **settings)
+    ready = Engines.of(engines, engine_options)
+    config.check(ready)
+
+    def stream() -> Iterator[TranslateTestResult]:
+        for first, chunk in _chunks(stages.as_sentences(sentences), config.chunk_size):
+            whole = [[(0, len(s.tokens))] if s.tokens else [] for s in chunk]  # never cut
+            records = stages.tag(plan(chunk, whole), ready, config.drop)
+            yield from model_transfer_results(chunk, records, first)
+
+    return stream()
+
+
+def model_transfer_results(
+    chunk: Sequence[Sentence], records: Sequence[Record], first: int = 0
+) -> list[TranslateTestResult]:
+    """One result per sentence of ``chunk`` from its tagged records."""
+    results = []
+    for k, (sentence, mine) in enumerate(_per_sentence(chunk, records)):
+        spans = [span for record in mine for span in record.spans]
+        results.append(
+            TranslateTestResult(
+                index=first + k,
+                line=sentence.line,
+                source=sentence.source,
+                tokens=list(sentence.tokens),
+                tags=tags_from_spans(spans, len(sentence.tokens)),
+                spans=spans,
+                error=sentence_error(mine),
+                input=sentence,
+            )
+        )
+    return results
+
+
+# --- translate-train ------------------------------------------------------------------------------
+
+
+def translate_train(
+    engines: EngineSource,
+    sentences: Iterable[Sentence],
+    src_lang: str | TranslateTrainConfig,
+    tgt_lang: str | None = None,
+    *,
+    engine_options: EngineOptions | None = None,
+    **settings: Any,
+) -> Iterator[TranslateTrainResult]:
+    """Translate labelled ``sentences`` from ``src_lang`` into ``tgt_lang`` with their labels.
+
+    ``sentences``: :class:`Sentence` objects with IOB2 ``tags`` (a sentence without tags or
+    with malformed ones raises :class:`InputError` naming its file and line). The settings are
+    those of :func:`translate_test` plus ``drop_incomplete``
+    (:class:`~xner.runtime.pipelines.configs.TranslateTrainConfig`; or pass such a config
+    instead of the two languages); ``drop``: entity types not carried over (any label; no check
+    against a model). Yields a :class:`TranslateTrainResult` per sentence.
+    """
+    args = () if tgt_lang is None else (tgt_lang,)
+    config = _config(TranslateTrainConfig, src_lang, *args, **settings)
+    ready = Engines.of(engines, engine_options)
+    config.check(ready)
+    for code in (config.src_lang, config.tgt_lang):
+        ready.translator.language(code)  # an unsupported language fails now
+
+    def stream() -> Iterator[TranslateTrainResult]:
+        for first, chunk in _chunks(sentences, config.chunk_size):
+            entities = [_gold_spans(sentence) for sentence in chunk]  # no segment cuts one
+            gold = [[s for s in spans if s.label not in config.drop] for spans in entities]
+            records = plan(chunk, segment_ranges(chunk, entities), spans=gold)
+            records = stages.translate(
+                records, ready, config.src_lang, config.tgt_lang, config.beam_size
+            )
+            records = stages.tokenize(records)
+            records = stages.align(records, ready, config.align_method)
+            records = stages.project(records, config.method, config.options, ready)
+            yield from translate_train_results(chunk, records, first)
+
+    return stream()
+
+
+def translate_train_results(
+    chunk: Sequence[Sentence], records: Sequence[Record], first: int = 0
+) -> list[TranslateTrainResult]:
+    """One result per sentence of ``chunk`` from its projected records."""
+    results = []
+    for k, (sentence, mine) in enumerate(_per_sentence(chunk, records)):
+        joined = join_segments(mine)
+        gold = joined.source_spans
+        error = sentence_error(mine)
+        projected, matches = ([], None) if error else (joined.spans, joined.matches)
+        target = [word for r in mine for word in r.translated]
+        links = stages.NO_LINKS if joined.links is None else joined.links
+        lost = len(gold)  # a sentence that failed loses them all
+        if error is None:
+            lost = lost_entities(gold, projected, matches, links, len(target))
+        done = [r.translation for r in mine if r.translation is not None]
+        results.append(
+            TranslateTrainResult(
+                index=first + k,
+                line=sentence.line,
+                source=sentence.source,
+                source_tokens=list(sentence.tokens),
+                source_spans=gold,
+                translation=" ".join(t.text for t in done),
+                tokens=target,
+                tags=tags_from_spans(projected, len(target)),
+                spans=projected,
+                alignment=joined.links,
+                matches=matches,
+                lost=lost,
+                truncated=any(t.truncated for t in done),
+                segments=len(mine),
+                error=error,
+                input=sentence,
+            )
+        )
+    return results
+
+
+def _gold_spans(sentence: Sentence) -> list[Span]:
+    """Every entity of a labelled sentence (checked: IOB2, one tag per word)."""
+    if not isinstance(sentence, Sentence) or sentence.tags is None:
+        where = sentence.source if isinstance(sentence, Sentence) else None
+        line = sentence.line if isinstance(sentence, Sentence) else None
+        raise InputError(where, line or None, "translate-train needs labelled sentences (tags)")
+    validate_tags(sentence.tags, "IOB2", path=sentence.source, line=sentence.line or None)
+    if len(sentence.tags) != len(sentence.tokens):
+        problem = f"{len(sentence.tokens)} words but {len(sentence.tags)} tags"
+        raise InputError(sentence.source, sentence.line or None, problem)
+    return spans_from_tags(sentence.tags, "IOB2")
+
+
+def lost_entities(
+    entities: list[Span],
+    projected: list[Span],
+    matches: list[Match] | None,
+    links: np.ndarray,
+    n: int,
+) -> int:
+    """Source entities that got no span: those without a match (a method that pairs entities
+    with spans), or (other methods) those none of whose aligned target words lies in a
+    projected span of their label."""
+    if matches is not None:
+        return len(entities) - len(matches)
+    label_at = np.full(n, "", dtype=object)
+    for span in projected:
+        label_at[span.start : span.end] = span.label
+    lost = 0
+    for entity in entities:
+        inside = (links[:, 0] >= entity.start) & (links[:, 0] < entity.end)
+        if not np.any(label_at[links[inside, 1]] == entity.label):
+            lost += 1
+    return lost

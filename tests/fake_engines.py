@@ -1,0 +1,87 @@
+"""Fake engines for tests that exercise the pipelines' flow without any model.
+
+The translator adds an ``x`` to each word (``Abuja`` -> ``Abujax``), breaks on ``BOOM`` and
+gives an empty translation for ``EMPTY``; the tagger marks capitalised words as ``PER`` (``X``
+words as ``MISC``); the aligner links word i to word i. Each counts its calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xner.runtime.data import Span
+from xner.runtime.engines.aligner import AlignmentResult
+from xner.runtime.engines.engine_set import Engines
+from xner.runtime.engines.tagger import TagResult
+from xner.runtime.engines.translator import Translation
+from xner.runtime.tags import tags_from_spans
+
+
+class Translator:
+    """Word for word: ``Abuja`` -> ``Abujax`` (an ``x`` added to each word); ``BOOM`` in a text
+    breaks the batch it is in; ``EMPTY`` translates to nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def language(self, code: str) -> str:
+        return code
+
+    def translate(
+        self,
+        sentences: Sequence[str],
+        src_lang: str,
+        tgt_lang: str,
+        *,
+        beam_size: int | None = None,
+    ) -> list[Translation]:
+        self.calls.append(list(sentences))
+        if any("BOOM" in text for text in sentences):
+            raise RuntimeError("the engine broke")
+        return [Translation("" if "EMPTY" in text else _x(text)) for text in sentences]
+
+
+class Tagger:
+    """Capitalised words are PER entities (one word each), ``X``-words are MISC."""
+
+    entity_types = ("MISC", "PER")
+
+    def tag(self, sentences: Sequence[Sequence[str]]) -> list[TagResult]:
+        out = []
+        for words in sentences:
+            spans = [
+                Span(i, i + 1, "MISC" if word.startswith("X") else "PER")
+                for i, word in enumerate(words)
+                if word[:1].isupper()
+            ]
+            tags = tags_from_spans(spans, len(words))
+            out.append(TagResult(spans, tags, np.zeros((0, 0)), np.zeros((0, 0))))
+        return out
+
+
+class Aligner:
+    """Links word i to word i (the fake translation keeps the word order)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def align(
+        self, pairs: Sequence[tuple[Sequence[str], Sequence[str]]], method: str | None = None
+    ) -> list[AlignmentResult]:
+        self.calls += 1
+        out = []
+        for source, target in pairs:
+            n = min(len(source), len(target))
+            out.append(AlignmentResult(np.stack([np.arange(n), np.arange(n)], 1), "fake"))
+        return out
+
+
+def fake_engines() -> Engines:
+    """Engines made of the three fakes."""
+    return Engines(translator=Translator(), tagger=Tagger(), aligner=Aligner())
+
+
+def _x(text: str) -> str:
+    return " ".join(word + "x" for word in text.split())
