@@ -48,6 +48,7 @@ import report  # noqa: E402
 
 from xner.runtime.files.atomic import atomic_write  # noqa: E402
 from xner.runtime.languages import resolve_language  # noqa: E402
+from xner.runtime.names import split_names  # noqa: E402
 
 logger = logging.getLogger("xner.bench")
 DEFAULT_DATA = Path(os.environ.get("XNER_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         built = bench_models.ensure_models(profile, args.data)
         models = {"translator": built.translator, "tagger": built.tagger, "aligner": built.aligner}
         bundle, layer, build_seconds = built.bundle, built.aligner_layer, built.seconds
-    languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+    languages = split_names(args.languages)
     items = bench_data.load_sentences(args.data, languages, args.per_language)
     for item in items:
         item["code"] = resolve_language(item["lang"])

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from xner.runtime.files.atomic import atomic_write
 from xner.runtime.files.formats import read_sentences, write_sentences
+from xner.runtime.names import split_names
 from xner.runtime.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=256)
     parser.add_argument("--intra-threads", type=int, default=1)
     args = parser.parse_args()
-    sizes = [int(x) for x in args.sizes.split(",")]
+    sizes = [int(x) for x in split_names(args.sizes)]
     with tempfile.TemporaryDirectory(prefix="xner-stream-") as tmp:
         work = Path(tmp)
         bundle = args.bundle or build_tiny_bundle(work / "bundle")

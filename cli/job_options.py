@@ -14,6 +14,31 @@ Resume = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run of the same command.")
 ]
 Force = Annotated[bool, typer.Option("--force", help="Discard an interrupted run; start over.")]
+Output = Annotated[
+    str,
+    typer.Option("--output", "-o", help="CoNLL or JSONL file (by extension); - = CoNLL on stdout."),
+]
+InFormat = Annotated[
+    str | None,
+    typer.Option("--from", help="Input format: conll, jsonl or text (default: the extension)."),
+]
+OutFormat = Annotated[
+    str | None, typer.Option("--to", help="Output format: conll or jsonl (default: the extension).")
+]
+Tokenize = Annotated[
+    str | None,
+    typer.Option(
+        "--tokenize", help="Text input: whitespace (default) or unicode (splits punctuation)."
+    ),
+]
+OnError = Annotated[
+    str | None,
+    typer.Option(
+        "--on-error",
+        help="A sentence that cannot be labelled: copy-O (write it with O tags; the default), "
+        "skip (leave it out; translate-train's default) or fail (stop).",
+    ),
+]
 ChunkSize = Annotated[
     int, typer.Option("--chunk-size", min=1, help="Sentences per engine chunk and per commit.")
 ]

@@ -20,7 +20,6 @@ from xner.cli.app import fail
 from xner.runtime.bundles.store import resolve_bundle
 from xner.runtime.engines.options import EngineOptions
 from xner.runtime.errors import XnerError
-from xner.runtime.names import split_names
 
 T = TypeVar("T")
 
@@ -169,8 +168,3 @@ def progress(items: Iterable[T], description: str, unit: str = "sentences") -> I
             elapsed = bar.tasks[0].elapsed or 0.0
             rate = f"{count / elapsed:.1f} {unit}/s" if elapsed > 0 else ""
             bar.update(task, advance=1, rate=rate)
-
-
-def split_labels(value: str | None) -> tuple[str, ...]:
-    """``"MISC,DATE"`` -> ``("MISC", "DATE")`` (:func:`xner.runtime.names.split_names`)."""
-    return split_names(value)

@@ -15,19 +15,23 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.cli.job_options import ChunkSize, Force, Resume, job_progress
+from xner.cli.job_options import (
+    ChunkSize,
+    Force,
+    InFormat,
+    OnError,
+    OutFormat,
+    Output,
+    Resume,
+    Tokenize,
+    job_progress,
+)
 from xner.cli.method_options import ProjectionChoice, with_projection_options
 from xner.cli.options import SkipVerify, bundle_option, with_engine_options
 from xner.runtime.engines.options import EngineOptions
 from xner.runtime.names import split_names
 
 BundleOption = Annotated[Path, bundle_option("The bundle folder.")]
-Output = Annotated[
-    str,
-    typer.Option("--output", "-o", help="CoNLL or JSONL file (by extension); - = CoNLL on stdout."),
-]
-InFormat = Annotated[str | None, typer.Option("--from", help="Input format: conll, jsonl, text.")]
-OutFormat = Annotated[str | None, typer.Option("--to", help="Output format: conll or jsonl.")]
 Drop = Annotated[
     str, typer.Option("--drop", help="Entity types not to project, comma-separated (MISC).")
 ]
@@ -36,14 +40,6 @@ Explain = Annotated[
     typer.Option(
         "--explain",
         help="JSONL file: per sentence the translation, entities, alignment, scores, projection.",
-    ),
-]
-OnError = Annotated[
-    str | None,
-    typer.Option(
-        "--on-error",
-        help="A sentence that cannot be labelled: copy-O (write it with O tags; translate-test "
-        "default), skip (leave it out; translate-train default) or fail (stop).",
     ),
 ]
 BeamSize = Annotated[
@@ -73,10 +69,7 @@ def translate_test_command(
     output: Output = "-",
     in_fmt: InFormat = None,
     out_fmt: OutFormat = None,
-    tokenize: Annotated[
-        str | None,
-        typer.Option("--tokenize", help="Text input: whitespace (default) or unicode."),
-    ] = None,
+    tokenize: Tokenize = None,
     projection: ProjectionChoice | None = None,
     drop: Drop = "",
     explain: Explain = None,
@@ -138,9 +131,7 @@ def translate_train_command(
         typer.Argument(help="Labelled sentences: CoNLL or JSONL, IOB2.", show_default=False),
     ],
     output: Output = "-",
-    in_fmt: Annotated[
-        str | None, typer.Option("--from", help="Input format: conll or jsonl.")
-    ] = None,
+    in_fmt: InFormat = None,
     out_fmt: OutFormat = None,
     projection: ProjectionChoice | None = None,
     drop: Drop = "",

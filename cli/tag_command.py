@@ -11,7 +11,16 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
-from xner.cli.job_options import Force, Resume, job_progress
+from xner.cli.job_options import (
+    Force,
+    InFormat,
+    OnError,
+    OutFormat,
+    Output,
+    Resume,
+    Tokenize,
+    job_progress,
+)
 from xner.cli.options import SkipVerify, bundle_option, with_engine_options
 from xner.runtime.engines.options import EngineOptions
 from xner.runtime.names import split_names
@@ -28,38 +37,19 @@ def tag_command(
             show_default=False,
         ),
     ] = "-",
-    output: Annotated[
-        str,
-        typer.Option("--output", "-o", help="CoNLL or JSONL file (by extension); - = stdout."),
-    ] = "-",
+    output: Output = "-",
     lang: Annotated[
         str | None,
         typer.Option("--lang", help="Language of the input (checked and logged only)."),
     ] = None,
-    in_fmt: Annotated[
-        str | None, typer.Option("--from", help="Input format: conll, jsonl or text.")
-    ] = None,
-    out_fmt: Annotated[
-        str | None, typer.Option("--to", help="Output format: conll (stdout default) or jsonl.")
-    ] = None,
-    tokenize: Annotated[
-        str | None,
-        typer.Option(
-            "--tokenize", help="Text input: whitespace (default) or unicode (splits punctuation)."
-        ),
-    ] = None,
+    in_fmt: InFormat = None,
+    out_fmt: OutFormat = None,
+    tokenize: Tokenize = None,
     drop: Annotated[
         str,
         typer.Option("--drop", help="Entity types to write as O, comma-separated (MISC,DATE)."),
     ] = "",
-    on_error: Annotated[
-        str,
-        typer.Option(
-            "--on-error",
-            help="A sentence that cannot be tagged: copy-O (write it with O tags), skip (leave "
-            "it out) or fail (stop).",
-        ),
-    ] = "copy-O",
+    on_error: OnError = None,
     resume: Resume = False,
     force: Force = False,
     chunk_size: Annotated[

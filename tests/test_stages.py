@@ -43,8 +43,8 @@ def test_each_stage_fills_its_part_of_the_records(engines) -> None:
     assert [r.translation.text for r in translated] == ["musax yax tafix Abujax", "inax kwanax"]
     assert all(r.translated == [] for r in translated)  # words come from tokenize
     tokenized = stages.tokenize(translated)
-    assert tokenized[1].translated == ["inax", "kwanax"] == tokenized[1].source
-    assert tokenized[1].target == ["ina", "kwana"]
+    assert tokenized[1].translated == ["inax", "kwanax"] == tokenized[1].source_words
+    assert tokenized[1].target_words == ["ina", "kwana"]
     tagged = stages.tag(tokenized, engines, drop=frozenset())
     assert tagged[0].spans == [Span(3, 4, "PER")]
     aligned = stages.align(tagged, engines)

@@ -41,7 +41,7 @@ class FileJobConfig:
 
     source: Source = "-"
     output: str | os.PathLike[str] = "-"
-    explain: Path | None = None
+    explain: str | os.PathLike[str] | None = None
     in_fmt: str | None = None
     out_fmt: str | None = None
     tokenize: str | None = None
@@ -67,6 +67,11 @@ class FileJobConfig:
         object.__setattr__(self, "ignore", frozenset(split_names(ignore)))
         object.__setattr__(self, "explain", None if self.explain is None else Path(self.explain))
         object.__setattr__(self, "evaluate", bool(self.evaluate))
+
+    @property
+    def explain_path(self) -> Path | None:
+        """The explain file as a :class:`Path` (None: no explain records)."""
+        return None if self.explain is None else Path(self.explain)
 
     @property
     def stdout(self) -> bool:

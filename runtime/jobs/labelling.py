@@ -93,7 +93,7 @@ def run_translate_test(
     ready :class:`Engines` or a bundle (loaded with ``engine_options``, checked unless
     ``verify`` is false). ``progress`` wraps the stream of results (a progress bar).
     """
-    return _run(
+    return _labelling_job(
         "translate-test",
         engines,
         files,
@@ -117,7 +117,7 @@ def run_model_transfer(
     """Tag the sentences of ``files.source`` directly with the tagger (the model-transfer
     baseline). Same files, evaluation and resumption as :func:`run_translate_test`."""
     chosen = ModelTransferConfig() if config is None else config
-    return _run(
+    return _labelling_job(
         "model-transfer",
         engines,
         files,
@@ -149,7 +149,7 @@ def run_translate_train(
         raise ConfigError("translate-train does not evaluate: its output is in another language")
     if files.on_error is None:
         files = dataclasses.replace(files, on_error="skip")
-    return _run(
+    return _labelling_job(
         "translate-train",
         engines,
         files,
@@ -161,7 +161,7 @@ def run_translate_train(
     )
 
 
-def _run(
+def _labelling_job(
     command: str,
     engines: EngineSource,
     files: FileJobConfig,

@@ -17,7 +17,7 @@ way for every job:
 - ``progress`` wraps the stream of results (a progress bar).
 
 Everything that can fail on the files or the settings is checked before the pipeline is built,
-and the pipeline (which builds the engines) before the output files are created.
+and the pipeline (which may build the models) before the output files are created.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class _StreamOutput:
 
 def _sink(files: FileJobConfig, fingerprint: Mapping[str, Any]) -> CommittedOutput | _StreamOutput:
     if files.stdout:
-        return _StreamOutput(files.explain)
+        return _StreamOutput(files.explain_path)
     paths: dict[str, str | os.PathLike[str]] = {"output": files.output}
     if files.explain is not None:
         paths["explain"] = files.explain

@@ -28,14 +28,14 @@ class Record:
     ``sentence``: its sentence's position in the chunk; ``start``: its first word in that
     sentence; ``words``: its words, as read. ``from_translation``: the projection runs from the
     translation onto ``words`` (translate-test) rather than from ``words`` onto the translation
-    (translate-train, model transfer); it decides which side is :attr:`source` and which is
-    :attr:`target`.
+    (translate-train, model transfer); it decides which side is :attr:`source_words` and which is
+    :attr:`target_words`.
 
     Filled in by the stages: ``translation`` (the translator's output), ``translated`` (its
-    words), ``spans`` (the entities on the :attr:`source` side: the tagger's, minus the dropped
-    labels, or the gold ones), ``links`` (``(source word, target word)``, None when not
-    aligned), ``projected`` (the spans given to the :attr:`target` side) and ``error`` (why the
-    record failed, e.g. ``"alignment failed: ..."``).
+    words), ``spans`` (the entities on the :attr:`source_words` side: the tagger's, minus the
+    dropped labels, or the gold ones), ``links`` (``(source word, target word)``, None when not
+    aligned), ``projected`` (the spans given to the :attr:`target_words` side) and ``error``
+    (why the record failed, e.g. ``"alignment failed: ..."``).
     """
 
     sentence: int
@@ -55,13 +55,15 @@ class Record:
         return self.start + len(self.words)
 
     @property
-    def source(self) -> list[str]:
-        """The words that carry the entities: the translation (translate-test) or ``words``."""
+    def source_words(self) -> list[str]:
+        """The projection's source side, the words that carry the entities: the translation
+        (translate-test) or ``words``."""
         return self.translated if self.from_translation else self.words
 
     @property
-    def target(self) -> list[str]:
-        """The words that receive the entities: ``words`` (translate-test) or the translation."""
+    def target_words(self) -> list[str]:
+        """The projection's target side, the words that receive the entities: ``words``
+        (translate-test) or the translation."""
         return self.words if self.from_translation else self.translated
 
 

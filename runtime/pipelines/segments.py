@@ -163,7 +163,7 @@ def join_segments(records: Iterable[Record]) -> Joined:
                 ]
             projected += [_shift(span, j) for span in record.projected.spans]
         sources += [_shift(span, i) for span in record.spans]
-        i, j = i + len(record.source), j + len(record.target)
+        i, j = i + len(record.source_words), j + len(record.target_words)
     joined = np.concatenate(links) if links else None
     return Joined(sources, joined, projected, matches)
 

@@ -139,7 +139,7 @@ def guarded(
     return results
 
 
-def _run(
+def _stage(
     records: Sequence[Record],
     stage: str,
     fn: Callable[[list[X]], list[Y]],
@@ -177,11 +177,10 @@ def translate(
     """Translate each record's words (joined as :func:`join_words` does) from ``src_lang``
     into ``tgt_lang`` (NLLB codes; the translator maps them to its own)."""
     translator = engines.translator
-    codes = (translator.language(src_lang), translator.language(tgt_lang))
-    return _run(
+    return _stage(
         records,
         "translation",
-        lambda texts: translator.translate(texts, *codes, beam_size=beam_size),
+        lambda texts: translator.translate(texts, src_lang, tgt_lang, beam_size=beam_size),
         lambda record: join_words(record.words, src_lang),
         lambda record, translation: dataclasses.replace(record, translation=translation),
     )
@@ -200,13 +199,13 @@ def tokenize(records: Sequence[Record]) -> list[Record]:
 
 
 def tag(records: Sequence[Record], engines: Engines, drop: Collection[str]) -> list[Record]:
-    """Tag each record's :attr:`~Record.source` words; its ``spans``: the entities found,
+    """Tag each record's :attr:`~Record.source_words`; its ``spans``: the entities found,
     minus the labels in ``drop``."""
-    return _run(
+    return _stage(
         records,
         "tagging",
         engines.tagger.tag,
-        lambda record: record.source or None,
+        lambda record: record.source_words or None,
         lambda record, result: dataclasses.replace(
             record, spans=[s for s in result.spans if s.label not in drop]
         ),
@@ -214,13 +213,13 @@ def tag(records: Sequence[Record], engines: Engines, drop: Collection[str]) -> l
 
 
 def align(records: Sequence[Record], engines: Engines, method: str | None = None) -> list[Record]:
-    """Align the :attr:`~Record.source` and :attr:`~Record.target` words of each record that
+    """Align the :attr:`~Record.source_words` and :attr:`~Record.target_words` of each record that
     has entities to project (``method``: the aligner's extraction method; None: its own)."""
-    return _run(
+    return _stage(
         records,
         "alignment",
         lambda pairs: engines.aligner.align(pairs, method=method),
-        lambda record: (record.source, record.target) if record.spans else None,
+        lambda record: (record.source_words, record.target_words) if record.spans else None,
         lambda record, result: dataclasses.replace(record, links=result.pairs),
     )
 
@@ -231,15 +230,15 @@ def project(
     """Project each live record's entities onto its target words through its links with the
     projection ``method`` (its options dataclass ``options``; ``engines`` for a method that
     needs some). A record without entities or target words projects nothing."""
-    return _run(
+    return _stage(
         records,
         "projection",
         lambda items: project_results(items, method, options, engines),
         lambda record: ProjectionItem(
             record.spans,
             NO_LINKS if record.links is None else record.links,
-            len(record.target),
-            record.target,
+            len(record.target_words),
+            record.target_words,
         ),
         lambda record, projected: dataclasses.replace(record, projected=projected),
         ValueError,

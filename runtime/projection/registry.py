@@ -281,7 +281,7 @@ def resolve_method(name: str, options: Any = None) -> tuple[str, Any]:
     return variant.method, dataclasses.replace(base, **variant.fixed)
 
 
-def _run(
+def _call_method(
     info: MethodInfo, options: Any, items: Sequence[Any], engines: EngineAccess | None
 ) -> list[Projected]:
     """``info``'s function on ``items`` (checked), one result per item."""
@@ -333,7 +333,7 @@ def project_results(
         return [Projected([], [] if info.pairs_entities else None) for _ in listed]
     # an idle sentence stays in the batch as an empty one, so that numbers in errors hold
     batch = [_IDLE if skip else item for item, skip in zip(listed, idle, strict=True)]
-    results = _run(info, opts, batch, engines)
+    results = _call_method(info, opts, batch, engines)
     return [
         Projected([], [] if info.pairs_entities else None) if skip else result
         for result, skip in zip(results, idle, strict=True)
@@ -379,7 +379,7 @@ def project_batch(
     """
     info = method_info(method)
     opts = resolve_options(info, options)
-    return [result.spans for result in _run(info, opts, list(items), None)]
+    return [result.spans for result in _call_method(info, opts, list(items), None)]
 
 
 def project(
