@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from xner.cli.app import command
+from xner.cli.job_options import Resume
 from xner.cli.options import (
     SkipVerify,
     bundle_option,
@@ -71,30 +72,38 @@ def experiment_command(
         int, typer.Option("--beam-size", min=1, help="Translation beam (1: greedy, fastest).")
     ] = 1,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace results already in the output folder.")
+        bool,
+        typer.Option(
+            "--force", help="Replace results already in the output folder (or an interrupted run)."
+        ),
     ] = False,
+    resume: Resume = False,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
     """Score translate-test methods and model transfer on every language; print the F1 table."""
-    from xner.runtime.experiment.run import run_experiment
+    from xner.runtime.experiment.run import ExperimentConfig, run_experiment
     from xner.runtime.files.atomic import check_output
 
     check_output(output / "results.csv")  # the folder can hold the results: before any work
-    result = run_experiment(
-        bundle,
+    config = ExperimentConfig(
         data,
         split_names(langs),
         split_names(methods),
-        out_dir=output,
         split=split,
         ignore=split_names(ignore),
         limit=limit,
-        options=engine,
-        verify=not skip_verify,
         beam_size=beam_size,
         align_method=align_method,
+    )
+    result = run_experiment(
+        bundle,
+        config,
+        out_dir=output,
+        options=engine,
+        verify=not skip_verify,
         force=force,
+        resume=resume,
         progress=progress,
     )
     written = ", ".join(str(path) for path in result.files.values())

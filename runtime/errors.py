@@ -11,8 +11,10 @@ subclass says otherwise). docs/ARCHITECTURE.md describes the whole error model.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
+from typing import Any
 
 
 class XnerError(Exception):
@@ -42,3 +44,41 @@ def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> ConfigError
     close = difflib.get_close_matches(value, valid, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return ConfigError(f"unknown {kind} {value!r}; choose from {', '.join(valid)}.{hint}")
+
+
+def changed_settings(
+    where: str | PathLike[str], before: Mapping[str, Any], now: Mapping[str, Any]
+) -> ConfigError | None:
+    """The error of a ``--resume`` whose settings are not those of the interrupted run of
+    ``where``, naming each setting that differs (nested ones by dotted name, ``options.max_len
+    8 -> 6``; the first eight); None when they are the same."""
+    old, new = dict(_flat(before)), dict(_flat(now))
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k, _UNSET) != new.get(k, _UNSET)]
+    if not changed:
+        return None
+    shown = "; ".join(
+        f"{k} {_shown(old.get(k, _UNSET))} -> {_shown(new.get(k, _UNSET))}" for k in changed[:8]
+    )
+    more = f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
+    return ConfigError(
+        f"--resume: settings differ from the interrupted run of {where}: {shown}{more}; "
+        "rerun with those settings or pass --force to start over"
+    )
+
+
+_UNSET = object()
+
+
+def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{"a": {"b": 1}}`` -> ``("a.b", 1)``: nested settings compared one by one."""
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from _flat(item, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], value
+
+
+def _shown(value: Any) -> str:
+    if value is _UNSET:
+        return "(not set)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -20,13 +20,13 @@ from xner.cli.main import app
 from xner.runtime.data import Sentence
 from xner.runtime.engines.engine_set import Engines
 from xner.runtime.engines.options import EngineOptions
-from xner.runtime.engines.tagger import Tagger, tag_sentences
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import evaluate
 from xner.runtime.experiment.run import (
     CSV_COLUMNS,
     MODEL_TRANSFER,
     RESULT_FILES,
+    ExperimentConfig,
     ExperimentResult,
     _Plan,
     _run_language,
@@ -34,8 +34,8 @@ from xner.runtime.experiment.run import (
     run_experiment,
 )
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.pipelines import translate_test
-from xner.runtime.projection.registry import register_method, resolve_method, unregister_method
+from xner.runtime.pipelines import model_transfer, translate_test
+from xner.runtime.projection.registry import register_method, unregister_method
 from xner.runtime.projection.result import Projected
 
 LANGS = ["hau", "yor", "swa"]
@@ -52,17 +52,8 @@ def masakhaner(shared_data: Path) -> Path:
 def grid(tiny_bundle: Path, shared_data: Path, tmp_path_factory) -> ExperimentResult:
     """The grid run once: three languages, four methods, five sentences each, DATE ignored."""
     out = tmp_path_factory.mktemp("experiment")
-    return run_experiment(
-        tiny_bundle,
-        masakhaner(shared_data),
-        LANGS,
-        METHODS,
-        out_dir=out,
-        ignore=["DATE"],
-        limit=LIMIT,
-        options=OPTIONS,
-        verify=False,
-    )
+    config = ExperimentConfig(masakhaner(shared_data), LANGS, METHODS, ignore=["DATE"], limit=LIMIT)
+    return run_experiment(tiny_bundle, config, out_dir=out, options=OPTIONS, verify=False)
 
 
 def test_methods_are_the_projection_methods_and_model_transfer() -> None:
@@ -147,9 +138,9 @@ def _markdown_table(text: str) -> list[list[str]]:
 def test_model_transfer_cell_is_the_tagger_scored_on_its_own(
     grid: ExperimentResult, tiny_bundle: Path, shared_data: Path
 ) -> None:
-    tagger = Tagger(tiny_bundle, OPTIONS, verify=False)
     gold = list(read_sentences(masakhaner(shared_data) / "yor.test.conll", "conll"))[:LIMIT]
-    expected = evaluate(gold, list(tag_sentences(tagger, gold)), ignore=["DATE"])
+    tagged = model_transfer(Engines(tiny_bundle, OPTIONS, verify=False), gold)
+    expected = evaluate(gold, [r.tags for r in tagged], ignore=["DATE"])
     assert grid.cell("yor", MODEL_TRANSFER).evaluation == expected
 
 
@@ -176,10 +167,10 @@ def test_ignored_labels_are_not_projected(
 ) -> None:
     """An ignored type the tagger predicts (MISC) is dropped on the English side before
     projection, so it cannot take target words from the other entities."""
-    result = run_experiment(
-        tiny_bundle, masakhaner(shared_data), ["yor"], ["heuristic", "ngram"], out_dir=tmp_path,
-        ignore=["MISC"], limit=LIMIT, options=OPTIONS, verify=False,
-    )  # fmt: skip
+    config = ExperimentConfig(
+        masakhaner(shared_data), ["yor"], ["heuristic", "ngram"], ignore=["MISC"], limit=LIMIT
+    )
+    result = run_experiment(tiny_bundle, config, out_dir=tmp_path, options=OPTIONS, verify=False)
     gold = list(read_sentences(masakhaner(shared_data) / "yor.test.conll", "conll"))[:LIMIT]
     engines = Engines(tiny_bundle, OPTIONS, verify=False)
     for method in ("heuristic", "ngram"):
@@ -193,35 +184,52 @@ def test_unknown_method_and_language_list_the_valid_choices(
     tiny_bundle: Path, shared_data: Path, tmp_path: Path
 ) -> None:
     data = masakhaner(shared_data)
+
+    def run(langs: list[str], methods: list[str], **settings) -> None:
+        config = ExperimentConfig(data, langs, methods, **settings)
+        run_experiment(tiny_bundle, config, out_dir=tmp_path, verify=False)
+
     with pytest.raises(ConfigError, match=r"unknown experiment method 'ngarm'.*heuristic.*ngram"):
-        run_experiment(tiny_bundle, data, ["hau"], ["ngarm"], out_dir=tmp_path, verify=False)
+        run(["hau"], ["ngarm"])
+    with pytest.raises(ConfigError, match=r"no method given; choose from heuristic"):
+        run(["hau"], [])
     with pytest.raises(ConfigError, match=r"unknown language .*'hauu'.*hau, ibo.*yor, zul"):
-        run_experiment(tiny_bundle, data, ["hauu"], ["heuristic"], out_dir=tmp_path, verify=False)
+        run(["hauu"], ["heuristic"])
+    with pytest.raises(ConfigError, match=r"no language given; .* has bam, bbj.* \(or all\)"):
+        run([], ["heuristic"])
     with pytest.raises(
         ConfigError, match=r"no <lang>\.train\.conll files; splits there: dev, test"
     ):
-        run_experiment(
-            tiny_bundle, data, ["hau"], ["heuristic"], split="train", out_dir=tmp_path, verify=False
-        )
+        run(["hau"], ["heuristic"], split="train")
     with pytest.raises(ConfigError, match="translate-test cannot run on pcm, bbj"):
-        run_experiment(
-            tiny_bundle, data, ["hau", "pcm", "bbj"], ["heuristic"], out_dir=tmp_path, verify=False
-        )
+        run(["hau", "pcm", "bbj"], ["heuristic"])
     with pytest.raises(ConfigError, match="limit must be an integer >= 1, got 0"):
-        run_experiment(
-            tiny_bundle, data, ["hau"], ["heuristic"], limit=0, out_dir=tmp_path, verify=False
-        )
+        run(["hau"], ["heuristic"], limit=0)
+    with pytest.raises(ConfigError, match="beam_size must be an integer >= 1, got 0"):
+        run(["hau"], ["heuristic"], beam_size=0)
     with pytest.raises(ConfigError, match=r"unknown alignment method 'itermix'.*itermax"):
-        run_experiment(
-            tiny_bundle, data, ["hau"], ["heuristic"], align_method="itermix", out_dir=tmp_path,
-            verify=False,
-        )  # fmt: skip
+        run(["hau"], ["heuristic"], align_method="itermix")
     with pytest.raises(ConfigError, match=r"projection_options 'heuristc'.*heuristic, ngram"):
-        run_experiment(
-            tiny_bundle, data, ["hau"], ["heuristic"], projection_options={"heuristc": {}},
-            out_dir=tmp_path, verify=False,
-        )  # fmt: skip
+        run(["hau"], ["heuristic"], projection_options={"heuristc": {}})
     assert not list(tmp_path.iterdir())  # nothing was written: every check comes first
+
+
+def test_config_is_checked_once_and_canonical(tmp_path: Path) -> None:
+    """The config normalises what it is given (comma lists, repeats, paths) when it is made, and
+    its canonical dict is what results.json records."""
+    config = ExperimentConfig(
+        str(tmp_path), "hau, yor,hau", ["ngram-exact", "model-transfer"], ignore="DATE,MISC",
+        projection_options={"ngram": {"max_len": 4}},
+    )  # fmt: skip
+    assert config.data_dir == tmp_path and config.langs == ("hau", "yor")
+    assert config.methods == ("ngram-exact", MODEL_TRANSFER) and config.ignore == ("DATE", "MISC")
+    base, options = config.projections["ngram-exact"]
+    assert base == "ngram" and options.exact and options.max_len == 4
+    canonical = config.canonical()
+    assert canonical["ignore"] == ["DATE", "MISC"] and canonical["langs"] == ["hau", "yor"]
+    assert canonical["projection"]["ngram-exact"]["options"]["max_len"] == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.limit = 3  # type: ignore[misc]  # frozen: assigning is what fails here
 
 
 def test_all_leaves_out_languages_nllb_lacks_and_model_transfer_takes_them(
@@ -232,18 +240,18 @@ def test_all_leaves_out_languages_nllb_lacks_and_model_transfer_takes_them(
     for lang in ("hau", "pcm"):  # links to the shared files, not copies
         (data / f"{lang}.test.conll").symlink_to(masakhaner(shared_data) / f"{lang}.test.conll")
     with caplog.at_level(logging.WARNING, logger="xner"):
+        config = ExperimentConfig(data, ["all"], ["heuristic"], limit=2)
         result = run_experiment(
-            tiny_bundle, data, ["all"], ["heuristic"], out_dir=tmp_path / "a", limit=2,
-            options=OPTIONS, verify=False,
-        )  # fmt: skip
+            tiny_bundle, config, out_dir=tmp_path / "a", options=OPTIONS, verify=False
+        )
     assert result.langs == ("hau",) and "left out pcm" in caplog.text
     # Model transfer needs no translation: pcm is fine there, and the chart is optional.
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with caplog.at_level(logging.WARNING, logger="xner"):
+        config = ExperimentConfig(data, ["pcm"], [MODEL_TRANSFER], limit=2)
         result = run_experiment(
-            tiny_bundle, data, ["pcm"], [MODEL_TRANSFER], out_dir=tmp_path / "b", limit=2,
-            options=OPTIONS, verify=False,
-        )  # fmt: skip
+            tiny_bundle, config, out_dir=tmp_path / "b", options=OPTIONS, verify=False
+        )
     assert result.cell("pcm", MODEL_TRANSFER).code is None
     assert "chart skipped" in caplog.text and "xner[plot]" in caplog.text
     assert "chart" not in result.files and not (tmp_path / "b" / RESULT_FILES["chart"]).exists()
@@ -254,12 +262,14 @@ def test_existing_results_are_kept_unless_forced(
     tiny_bundle: Path, shared_data: Path, tmp_path: Path
 ) -> None:
     (tmp_path / RESULT_FILES["csv"]).write_text("precious\n", encoding="utf-8")
-    args = (tiny_bundle, masakhaner(shared_data), ["hau"], [MODEL_TRANSFER])
-    kwargs = {"out_dir": tmp_path, "limit": 1, "options": OPTIONS, "verify": False}
+    config = ExperimentConfig(masakhaner(shared_data), ["hau"], [MODEL_TRANSFER], limit=1)
+    kwargs = {"out_dir": tmp_path, "options": OPTIONS, "verify": False}
     with pytest.raises(ConfigError, match="already holds results.csv"):
-        run_experiment(*args, **kwargs)
+        run_experiment(tiny_bundle, config, **kwargs)
+    with pytest.raises(ConfigError, match="already holds results.csv"):
+        run_experiment(tiny_bundle, config, **kwargs, resume=True)  # nothing to resume there
     assert (tmp_path / RESULT_FILES["csv"]).read_text(encoding="utf-8") == "precious\n"
-    run_experiment(*args, **kwargs, force=True)
+    run_experiment(tiny_bundle, config, **kwargs, force=True)
     assert (tmp_path / RESULT_FILES["csv"]).read_text(encoding="utf-8").startswith("lang,method")
 
 
@@ -289,11 +299,9 @@ def test_a_bad_file_stops_the_run_and_keeps_the_languages_done(
     (data / "hau.test.conll").symlink_to(masakhaner(shared_data) / "hau.test.conll")
     (data / "yor.test.conll").write_text("Ade\tB-PER\nlo\tX-LOC\n", encoding="utf-8")
     out = tmp_path / "out"
+    config = ExperimentConfig(data, ["hau", "yor"], ["heuristic"], limit=2)
     with pytest.raises(InputError, match=r"yor\.test\.conll:2: bad tag 'X-LOC'"):
-        run_experiment(
-            tiny_bundle, data, ["hau", "yor"], ["heuristic"], out_dir=out, limit=2,
-            options=OPTIONS, verify=False,
-        )  # fmt: skip
+        run_experiment(tiny_bundle, config, out_dir=out, options=OPTIONS, verify=False)
     saved = json.loads((out / RESULT_FILES["json"]).read_text(encoding="utf-8"))
     assert saved["complete"] is False and [c["lang"] for c in saved["cells"]] == ["hau"]
     assert "incomplete run" in (out / RESULT_FILES["markdown"]).read_text(encoding="utf-8")
@@ -332,17 +340,10 @@ def test_a_method_failing_on_a_sentence_leaves_the_other_methods_alone() -> None
         Sentence(["Musa", "ya", "tafi", "Kano"], ["B-PER", "O", "O", "B-LOC"], 1, "g.conll"),
         Sentence(["ina", "Musa"], ["O", "B-PER"], 2, "g.conll"),
     ]
-    methods = ["fails-on-kano", "heuristic"]
-    plan = _Plan(
-        ["hau"],
-        {},
-        {"hau": "hau_Latn"},
-        methods,
-        {method: resolve_method(method) for method in methods},
-    )
     try:
-        run = {"beam_size": 1, "align_method": None}
-        failing, heuristic = _run_language(fake_engines(), plan, "hau", gold, (), run, None)
+        config = ExperimentConfig(Path("unread"), ["hau"], ["fails-on-kano", "heuristic"])
+        plan = _Plan(config, ("hau",), {}, {"hau": "hau_Latn"})
+        failing, heuristic = _run_language(fake_engines(), plan, "hau", gold, None)
     finally:
         unregister_method("fails-on-kano")
     assert (failing.method, failing.failed) == ("fails-on-kano", 1)

@@ -28,7 +28,11 @@ __all__ = ["AlignerEngine", "TaggerEngine", "TranslatorEngine"]
 
 @runtime_checkable
 class TranslatorEngine(Protocol):
-    """Translates sentences between languages it names by its own codes."""
+    """Translates sentences between languages; it alone knows its own language codes.
+
+    Callers name languages by NLLB codes (``hau_Latn``, as the configs resolve them) and the
+    engine maps them to its own (:meth:`language`), so that no caller handles a model's codes
+    (an M2M100 model's ``__ha__``)."""
 
     def language(self, code: str) -> str:
         """The engine's own code for a language code, ISO code or name (``hau`` ->
@@ -46,7 +50,8 @@ class TranslatorEngine(Protocol):
         beam_size: int | None = None,
     ) -> list[Translation]:
         """One :class:`Translation` per sentence, in input order (an empty sentence gives an
-        empty text). ``beam_size``: ``None`` for the engine's own."""
+        empty text), from ``src_lang`` into ``tgt_lang`` (NLLB codes, mapped by the engine).
+        ``beam_size``: ``None`` for the engine's own."""
         ...
 
 

@@ -32,15 +32,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from xner.runtime.bundles.bundle import Bundle, BundleError
-from xner.runtime.data import Sentence, Span
+from xner.runtime.data import Span
 from xner.runtime.engines.options import (
     ENCODER_INPUTS,
     EngineOptions,
@@ -48,10 +47,10 @@ from xner.runtime.engines.options import (
     onnx_session,
     run_encoder,
 )
-from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.errors import ConfigError
 from xner.runtime.tags import detect_scheme, normalize_scheme, spans_from_tags, tags_from_spans
 
-__all__ = ["TagResult", "Tagger", "plan_windows", "tag_sentences"]
+__all__ = ["TagResult", "Tagger", "plan_windows"]
 
 logger = logging.getLogger("xner")
 
@@ -343,52 +342,7 @@ def _choose_windows(
     return choice
 
 
-# --- sentences and files --------------------------------------------------------------------------
-
-
-def tag_sentences(
-    tagger: Tagger,
-    sentences: Iterable[Sentence],
-    *,
-    drop: Collection[str] = (),
-    chunk_size: int | None = None,
-) -> Iterator[Sentence]:
-    """Yield each sentence with its predicted IOB2 tags (gold tags, if any, are replaced).
-
-    ``drop``: entity types (``MISC``, ...) turned into ``O``; each must be one of the tagger's
-    :attr:`Tagger.entity_types`.
-    """
-    skip = _checked_drop(tagger, drop)
-    items = iter(sentences)
-    pending: deque[Sentence] = deque()
-
-    def words() -> Iterator[list[str]]:
-        for sentence in items:
-            pending.append(sentence)
-            yield sentence.tokens
-
-    for result in tagger.tag_iter(words(), chunk_size=chunk_size):
-        sentence = pending.popleft()
-        spans = [span for span in result.spans if span.label not in skip]
-        tags = result.tags if len(spans) == len(result.spans) else _iob2(spans, len(result))
-        yield Sentence(list(sentence.tokens), tags, sentence.line, sentence.source)
-
-
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _iob2(spans: list[Span], length: int) -> list[str]:
-    return tags_from_spans(spans, length, "IOB2")
-
-
-def _checked_drop(tagger: Tagger, drop: Collection[str]) -> frozenset[str]:
-    if isinstance(drop, str):
-        drop = [part for part in drop.split(",") if part.strip()]
-    skip = frozenset(label.strip() for label in drop)
-    for label in sorted(skip):
-        if label not in tagger.entity_types:
-            raise unknown_choice("entity type to drop", label, tagger.entity_types)
-    return skip
 
 
 def _checked(name: str, value: Any, low: int, high: int) -> int:

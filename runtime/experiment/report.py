@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from xner.runtime.evaluate import EvaluationResult
+from xner.runtime.evaluate import EvaluationResult, Scores
 from xner.runtime.files.atomic import atomic_write
 from xner.runtime.version import __version__
 
@@ -85,6 +85,31 @@ class ExperimentCell:
             **{name: getattr(self, name) for name in fields},
             "evaluation": self.evaluation.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentCell:
+        """The cell that :meth:`to_dict` gave (a resumed run keeps the languages done); its
+        figures are computed again from the counts, as the evaluation made them. Raises
+        KeyError, TypeError or ValueError for a malformed cell."""
+        evaluation = data["evaluation"]
+        overall = _scores(evaluation["overall"])
+        per_type = {str(name): _scores(s) for name, s in evaluation["per_type"].items()}
+        ratio = overall.predicted / overall.gold if overall.gold else None
+        code = data["code"]
+        return cls(
+            str(data["lang"]),
+            None if code is None else str(code),
+            str(data["method"]),
+            EvaluationResult(overall, per_type, ratio, int(evaluation["sentences"])),
+            float(data["seconds"]),
+            float(data["shared_seconds"]),
+            int(data["failed"]),
+            int(data["truncated"]),
+        )
+
+
+def _scores(counts: Mapping[str, Any]) -> Scores:
+    return Scores.from_counts(int(counts["gold"]), int(counts["predicted"]), int(counts["correct"]))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Experiments: languages x methods on a folder of gold test files, written as tables and a chart.
 
-:func:`run_experiment` runs the grid of the paper's tables (arXiv 2501.18750) on a folder laid
-out like MasakhaNER 2.0 (``<lang>.<split>.conll``, IOB2 gold tags) and scores every cell with
+:func:`run_experiment` runs the grid of the paper's tables (arXiv 2501.18750) that an
+:class:`~xner.runtime.experiment.config.ExperimentConfig` describes, on a folder laid out like
+MasakhaNER 2.0 (``<lang>.<split>.conll``, IOB2 gold tags), and scores every cell with
 :class:`~xner.runtime.evaluate.Evaluator` (seqeval-exact entity F1). Methods
-(:func:`experiment_methods`):
+(:func:`~xner.runtime.experiment.config.experiment_methods`):
 
 - a projection method run through **translate-test** (each sentence is translated into English,
   the translation is tagged, aligned with the original and its entities projected back):
@@ -28,32 +29,46 @@ that is not one (MasakhaNER's ``pcm``, ``bbj``) is an error before any work; ``a
 file of the split and leaves such languages out with a warning.
 
 Outputs in ``out_dir`` (:data:`RESULT_FILES`), each written atomically, and rewritten after each
-language so that an interrupted run keeps the languages it finished: ``results.csv`` (a row per
-language and method), ``results.json`` (settings, bundle, every cell's full evaluation),
+language (``"complete": false`` in ``results.json`` until the last one): ``results.csv`` (a row
+per language and method), ``results.json`` (settings, bundle, every cell's full evaluation),
 ``results.md`` (F1 x 100, languages x methods, with the AVERAGE row: the mean over languages)
 and, at the end, ``results.png`` (grouped bars; needs matplotlib, the ``plot`` extra).
+
+**Resume.** An interrupted run leaves the languages it finished in ``results.json``; ``resume``
+keeps their cells (and its date) when the settings (all but the date and the engines' threads
+and batch sizes, which change speed, not labels) and the bundle's identity
+(:meth:`~xner.runtime.engines.engine_set.Engines.identity`) are those of the interrupted run (else
+a ConfigError naming each difference) and runs the other languages: the tables are those of an
+uninterrupted run, timings aside. ``resume`` without a ``results.json`` starts from the beginning
+(a warning); ``force`` discards any results there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.alignment.methods import get_method
 from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence
 from xner.runtime.engines.options import EngineOptions, chunked
 from xner.runtime.engines.translator import translatable_language
-from xner.runtime.errors import ConfigError, InputError, unknown_choice
+from xner.runtime.errors import ConfigError, InputError, changed_settings
 from xner.runtime.evaluate import Evaluator
+from xner.runtime.experiment.config import (
+    ALL_LANGUAGES,
+    MODEL_TRANSFER,
+    ExperimentConfig,
+    experiment_methods,
+)
 from xner.runtime.experiment.report import (
     CSV_COLUMNS,
     RESULT_FILES,
@@ -63,7 +78,7 @@ from xner.runtime.experiment.report import (
     write_tables,
 )
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.names import split_names
+from xner.runtime.files.io import JsonError, load_json
 from xner.runtime.pipelines import (
     Engines,
     TranslateTestConfig,
@@ -71,13 +86,7 @@ from xner.runtime.pipelines import (
     model_transfer,
 )
 from xner.runtime.pipelines.compose import prepare_translate_test, translate_test_results
-from xner.runtime.pipelines.configs import positive
 from xner.runtime.pipelines.stages import project
-from xner.runtime.projection.registry import (
-    available_methods,
-    available_variants,
-    resolve_method,
-)
 
 __all__ = [
     "ALL_LANGUAGES",
@@ -85,6 +94,7 @@ __all__ = [
     "MODEL_TRANSFER",
     "RESULT_FILES",
     "ExperimentCell",
+    "ExperimentConfig",
     "ExperimentResult",
     "experiment_methods",
     "run_experiment",
@@ -92,138 +102,104 @@ __all__ = [
 
 logger = logging.getLogger("xner")
 
-MODEL_TRANSFER = "model-transfer"
-ALL_LANGUAGES = "all"
-
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 
-
-def experiment_methods() -> tuple[str, ...]:
-    """Valid experiment methods: the projection methods, their variants and ``model-transfer``."""
-    return (*available_methods(), *available_variants(), MODEL_TRANSFER)
+SCORING = (
+    "entity-level micro P/R/F1, exact match (seqeval default mode); "
+    "AVERAGE = mean F1 over languages"
+)
+SPEED_KNOBS = ("intra_threads", "inter_threads", "max_batch_size", "max_batch_tokens")
+"""Engine settings that change speed, not labels: a resumed run may change them."""
 
 
 # --- the grid -------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Plan:
-    """What was checked before any work: languages, their files and codes, methods."""
+    """What was resolved before any work: the languages run, their gold files and NLLB codes
+    (None when only model transfer runs), and the ignored labels the tagger predicts (dropped
+    before projection)."""
 
-    langs: list[str]
-    files: dict[str, Path]
-    codes: dict[str, str | None]
-    methods: list[str]
-    projections: dict[str, tuple[str, Any]]  # experiment method -> (registered method, options)
+    config: ExperimentConfig
+    langs: tuple[str, ...]
+    files: Mapping[str, Path]
+    codes: Mapping[str, str | None]
+    drop: frozenset[str] = frozenset()
 
 
 def run_experiment(
     bundle: Bundle | str | os.PathLike[str],
-    data_dir: str | os.PathLike[str],
-    langs: Sequence[str],
-    methods: Sequence[str],
+    config: ExperimentConfig,
     *,
     out_dir: str | os.PathLike[str],
-    split: str = "test",
-    ignore: Collection[str] = (),
-    limit: int | None = None,
     options: EngineOptions | None = None,
     verify: bool = True,
-    beam_size: int = 1,
-    align_method: str = "itermax",
-    projection_options: Mapping[str, Any] | None = None,
     force: bool = False,
+    resume: bool = False,
     progress: Progress | None = None,
 ) -> ExperimentResult:
-    """Run ``langs`` x ``methods`` on ``data_dir/<lang>.<split>.conll`` and write the results.
+    """Run the grid of ``config`` and write the results into ``out_dir`` (created).
 
     ``bundle``: a loaded :class:`Bundle` or its path (loaded with ``verify``: SHA-256 of every
-    file when true, sizes only when false). ``langs``: file codes of ``data_dir`` (``hau``,
-    ``yor``), or ``["all"]`` for every file of the split. ``methods``: see
-    :func:`experiment_methods`. ``out_dir``: the folder the results go to (created); files there
-    from an earlier run are refused unless ``force``. ``split``: the files' split (``test``,
-    ``dev``). ``ignore``: entity types turned into O on both sides before scoring (``DATE``;
-    published MasakhaNER results ignore MISC and DATE); those the tagger predicts are also
-    dropped from the English entities before projection (``drop`` of the pipeline), so that
-    they take no target words from the others. ``limit``: only the first ``limit``
-    sentences of each language (quick runs). ``options``: engine settings for the translator,
-    tagger and aligner (:class:`EngineOptions`). ``beam_size``: the translator's beam (1:
-    greedy). ``align_method``: the aligner's extraction method (``itermax``, ``argmax``,
-    ``match``, ``softmax``). ``projection_options``: options per registered projection method
-    (``{"heuristic": HeuristicOptions(...), "ngram": {"max_len": 8}}``); ``ngram-exact`` uses
-    the ``ngram`` options with ``exact=True``. ``progress``: wraps each language's stream of
-    sentences, given a description (a progress bar).
+    file when true, sizes only when false). ``options``: engine settings for the translator,
+    tagger and aligner (:class:`EngineOptions`). Result files already in ``out_dir`` are refused
+    unless ``force`` (start over) or, for an interrupted run, ``resume`` (keep the languages it
+    finished: module docstring). ``progress``: wraps each language's stream of sentences, given
+    a description (a progress bar).
 
-    Everything is checked before a model is loaded: the folder, the languages (an unknown one
-    lists the folder's languages), the methods (an unknown one lists the valid ones), the
-    languages for translate-test, the options, the output files. Raises :class:`ConfigError` or
-    :class:`InputError` (a malformed gold file, with its line).
+    Everything is checked before a model is loaded: the folder and the languages (an unknown one
+    lists the folder's languages), the languages for translate-test, the output files, an
+    interrupted run and its settings. Raises :class:`ConfigError` or :class:`InputError` (a
+    malformed gold file, with its line).
     """
-    if limit is not None:
-        positive("limit", limit)
-    positive("beam_size", beam_size)
-    get_method(align_method)  # an unknown one lists the methods
-    ignore = _names(ignore)
-    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
-    plan = _plan(loaded, Path(data_dir), langs, methods, split, projection_options)
+    files = config.gold_files()
     out = Path(out_dir)
-    _check_outputs(out, force)
+    saved = _previous_run(out, force=force, resume=resume)
+    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
     options = options or EngineOptions()
-    settings = _settings(plan, Path(data_dir), split, ignore, limit, options, beam_size)
-    settings["align_method"] = align_method
     engines = Engines(loaded, options)  # each engine built once, on first use
-    settings["drop"] = sorted(set(ignore) & set(engines.entity_types()))
-    run = {"beam_size": beam_size, "align_method": align_method}
-    files = {key: out / name for key, name in RESULT_FILES.items()}
-    cells: list[ExperimentCell] = []
-    gold_types: set[str] = set()
-    for lang in plan.langs:
-        gold = _read_gold(plan.files[lang], limit)
-        gold_types.update(tag[2:] for sentence in gold for tag in sentence.tags or () if tag != "O")
-        cells.extend(_run_language(engines, plan, lang, gold, ignore, run, progress))
-        partial = ExperimentResult(
-            tuple(plan.langs), tuple(plan.methods), tuple(cells), settings, _bundle_info(loaded)
+    plan = _plan(loaded, engines, config, files)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if saved is not None:
+        created = str(saved["settings"].get("created", created))
+    settings = _settings(plan, options, created)
+    bundle_info = _bundle_info(loaded, engines.identity())
+    cells = [] if saved is None else _kept_cells(saved, settings, bundle_info, plan, out)
+    done = {cell.lang for cell in cells}
+    todo = [lang for lang in plan.langs if lang not in done]
+    if done:
+        running = ", ".join(todo) or "nothing"
+        logger.info("resuming %s: %s done; running %s", out, ", ".join(sorted(done)), running)
+    paths = {key: out / name for key, name in RESULT_FILES.items()}
+    order = {lang: k for k, lang in enumerate(plan.langs)}
+
+    def grid() -> ExperimentResult:
+        ordered = sorted(cells, key=lambda cell: order[cell.lang])  # stable: methods stay in order
+        return ExperimentResult(
+            plan.langs, tuple(config.methods), tuple(ordered), settings, bundle_info
         )
-        write_tables(partial, files, complete=lang == plan.langs[-1])
-    _warn_label_mismatch(engines.entity_types(), gold_types, ignore)
-    result = dataclasses.replace(partial, files=files, complete=True)
-    if not write_chart(result, files["chart"]):
-        result = dataclasses.replace(result, files={k: v for k, v in files.items() if k != "chart"})
+
+    for lang in todo:
+        gold = _read_gold(plan.files[lang], config.limit)
+        cells.extend(_run_language(engines, plan, lang, gold, progress))
+        write_tables(grid(), paths, complete=lang == todo[-1])
+    if not todo:  # a resumed run that had finished every language: its files again
+        write_tables(grid(), paths, complete=True)
+    _warn_label_mismatch(engines.entity_types(), cells, config.ignore)
+    result = dataclasses.replace(grid(), files=paths, complete=True)
+    if not write_chart(result, paths["chart"]):
+        result = dataclasses.replace(result, files={k: v for k, v in paths.items() if k != "chart"})
     return result
 
 
-def _names(items: Collection[str] | str) -> list[str]:
-    """Names without repeats, in order (a string is split on commas: :func:`split_names`)."""
-    return list(dict.fromkeys(split_names(items)))
-
-
 def _plan(
-    bundle: Bundle,
-    data_dir: Path,
-    langs: Sequence[str],
-    methods: Sequence[str],
-    split: str,
-    projection_options: Mapping[str, Any] | None,
+    bundle: Bundle, engines: Engines, config: ExperimentConfig, files: Mapping[str, Path]
 ) -> _Plan:
-    valid = experiment_methods()
-    chosen = _names(methods)
-    if not chosen:
-        raise ConfigError(f"no method given; choose from {', '.join(valid)}")
-    for method in chosen:
-        if method not in valid:
-            raise unknown_choice("experiment method", method, valid)
-    projections = _projections(chosen, projection_options)
-    available = _available(data_dir, split)
-    wanted = _names(langs)
-    if not wanted:
-        raise ConfigError(f"no language given; {data_dir} has {', '.join(available)} (or all)")
-    implicit = wanted == [ALL_LANGUAGES]
-    names = list(available) if implicit else wanted
-    for name in names:
-        if name not in available:
-            raise unknown_choice(f"language in {data_dir} (split {split})", name, available)
+    """The languages run: for translate-test, those the bundle's translator can translate."""
+    names = list(files)
     codes: dict[str, str | None] = {name: None for name in names}
-    if projections:
+    if config.projections:
         translator = bundle.require("translator").settings
         bundle.require("aligner")
         unusable: list[str] = []
@@ -233,7 +209,7 @@ def _plan(
             except ConfigError as error:
                 unusable.append(name)
                 logger.debug("%s: %s", name, error)
-        if unusable and not implicit:
+        if unusable and not config.every_language:
             one = len(unusable) == 1
             raise ConfigError(
                 f"translate-test cannot run on {', '.join(unusable)}: "
@@ -250,50 +226,10 @@ def _plan(
         if not names:
             raise ConfigError("no language of the folder can be translated by this bundle")
     bundle.require("tagger")
-    files = {name: data_dir / f"{name}.{split}.conll" for name in names}
-    return _Plan(names, files, codes, chosen, projections)
-
-
-def _projections(
-    methods: list[str], projection_options: Mapping[str, Any] | None
-) -> dict[str, tuple[str, Any]]:
-    given = dict(projection_options or {})
-    for name in given:
-        if name not in available_methods():
-            raise unknown_choice(
-                "projection method in projection_options", name, available_methods()
-            )
-    chosen = {}
-    for method in methods:
-        if method == MODEL_TRANSFER:
-            continue
-        base, _ = resolve_method(method)
-        chosen[method] = resolve_method(method, given.get(base))
-    return chosen
-
-
-def _available(data_dir: Path, split: str) -> list[str]:
-    """File codes of ``data_dir`` for ``split``; a ConfigError when the folder holds none."""
-    if not data_dir.is_dir():
-        raise ConfigError(f"{data_dir}: not a folder (expected files like hau.{split}.conll)")
-    suffix = f".{split}.conll"
-    found = sorted(p.name[: -len(suffix)] for p in data_dir.glob(f"*{suffix}") if p.is_file())
-    if not found:
-        splits = sorted({p.name.split(".")[-2] for p in data_dir.glob("*.*.conll")})
-        other = f"; splits there: {', '.join(splits)}" if splits else ""
-        raise ConfigError(f"{data_dir}: no <lang>{suffix} files{other}")
-    return found
-
-
-def _check_outputs(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    existing = [name for name in RESULT_FILES.values() if (out / name).exists()]
-    if existing and not force:
-        raise ConfigError(
-            f"{out} already holds {', '.join(existing)}; choose another folder or force "
-            "(--force) to replace them"
-        )
+    drop = frozenset(config.ignore) & frozenset(engines.entity_types())  # not projected
+    return _Plan(
+        config, tuple(names), {n: files[n] for n in names}, {n: codes[n] for n in names}, drop
+    )
 
 
 def _read_gold(path: Path, limit: int | None) -> list[Sentence]:
@@ -307,16 +243,115 @@ def _read_gold(path: Path, limit: int | None) -> list[Sentence]:
 
 
 def _warn_label_mismatch(
-    tagger_types: Collection[str], gold_types: Collection[str], ignore: Collection[str]
+    tagger_types: Collection[str], cells: Iterable[ExperimentCell], ignore: Collection[str]
 ) -> None:
-    """Warn about types the tagger predicts but no gold sentence read has: pure errors."""
-    extra = sorted(set(tagger_types) - set(gold_types) - set(ignore))
+    """Warn about types the tagger predicts but no gold sentence has: pure errors."""
+    gold_types = {
+        name for cell in cells for name, scores in cell.evaluation.per_type.items() if scores.gold
+    }
+    extra = sorted(set(tagger_types) - gold_types - set(ignore))
     if extra:
         logger.warning(
             "the tagger predicts %s, which the gold sentences never have: they counted as errors "
             "(ignore them with --ignore / ignore=; published results ignore MISC and DATE)",
             ", ".join(extra),
         )
+
+
+# --- the output folder and an interrupted run -----------------------------------------------------
+
+
+def _previous_run(out: Path, *, force: bool, resume: bool) -> dict[str, Any] | None:
+    """The ``results.json`` of the run to resume, else None; results already in ``out`` are
+    refused unless ``force`` (or ``resume``, for a run to continue). Creates nothing."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    saved = out / RESULT_FILES["json"]
+    existing = [name for name in RESULT_FILES.values() if (out / name).exists()]
+    if force:
+        return None
+    if resume and saved.is_file():
+        return _read_saved(saved)
+    if resume and not existing:
+        logger.warning("nothing to resume (no %s): starting from the beginning", saved)
+    if not existing:
+        return None
+    if saved.is_file():  # not resumed: an interrupted run says so
+        try:
+            previous: dict[str, Any] | None = _read_saved(saved)
+        except ConfigError:
+            previous = None  # not one: refused below like any other file
+        if previous is not None and previous.get("complete") is False:
+            langs = dict.fromkeys(str(cell.get("lang")) for cell in previous["cells"])
+            raise ConfigError(
+                f"{out} holds an interrupted experiment ({', '.join(langs) or 'no language'} "
+                "done); pass --resume to continue it or --force to start over"
+            )
+    raise ConfigError(
+        f"{out} already holds {', '.join(existing)}; choose another folder or force "
+        "(--force) to replace them"
+    )
+
+
+def _read_saved(path: Path) -> dict[str, Any]:
+    """The experiment that ``path`` (a ``results.json``) holds: a ConfigError when it is none."""
+    try:
+        data = load_json(path.read_bytes())
+        valid = (
+            isinstance(data, dict)
+            and data.get("format") == "xner-experiment"
+            and isinstance(data.get("settings"), dict)
+            and isinstance(data.get("bundle"), dict)
+            and isinstance(data.get("cells"), list)
+            and all(isinstance(cell, dict) for cell in data["cells"])
+        )
+    except (OSError, JsonError):
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"{path} is not the results of an experiment (damaged?); pass --force to start over"
+        )
+    saved: dict[str, Any] = data
+    return saved
+
+
+def _kept_cells(
+    saved: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    bundle_info: Mapping[str, Any],
+    plan: _Plan,
+    out: Path,
+) -> list[ExperimentCell]:
+    """The cells of the languages the interrupted run finished (every method's), when its
+    settings and bundle are this run's; else a ConfigError naming what differs."""
+    before = {**_compared(saved["settings"]), "bundle": saved["bundle"].get("identity")}
+    now = {**_compared(settings), "bundle": bundle_info["identity"]}
+    error = changed_settings(out, before, now)
+    if error is not None:
+        raise error
+    try:
+        found = [ExperimentCell.from_dict(cell) for cell in saved["cells"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as problem:
+        raise ConfigError(
+            f"{out / RESULT_FILES['json']}: a cell cannot be read ({problem!r}); pass --force "
+            "to start over"
+        ) from None
+    by_key = {(cell.lang, cell.method): cell for cell in found}
+    kept: list[ExperimentCell] = []
+    for lang in plan.langs:
+        mine = [by_key.get((lang, method)) for method in plan.config.methods]
+        kept.extend(cell for cell in mine if cell is not None and None not in mine)
+    return kept
+
+
+def _compared(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with the interrupted one, as JSON reads them."""
+    same: dict[str, Any] = json.loads(json.dumps(dict(settings), default=str))
+    same.pop("created", None)
+    engine = same.get("engine")
+    if isinstance(engine, dict):
+        same["engine"] = {k: v for k, v in engine.items() if k not in SPEED_KNOBS}
+    return same
 
 
 # --- engines and the per-language work ------------------------------------------------------------
@@ -349,27 +384,24 @@ class _Counter:
 
 
 def _run_language(
-    engines: Engines,
-    plan: _Plan,
-    lang: str,
-    gold: list[Sentence],
-    ignore: Collection[str],
-    run: Mapping[str, Any],
-    progress: Progress | None,
+    engines: Engines, plan: _Plan, lang: str, gold: list[Sentence], progress: Progress | None
 ) -> list[ExperimentCell]:
     """The cells of one language: translate-test's expensive stages once for every projection
     method, then model transfer."""
+    config = plan.config
     wrap = progress or (lambda items, _description: items)
-    drop = frozenset(ignore) & frozenset(engines.entity_types())  # not projected, not competing
     cells: dict[str, ExperimentCell] = {}
     code = plan.codes[lang]
-    if plan.projections:
-        config = TranslateTestConfig(
-            code or lang, drop=drop, beam_size=run["beam_size"], align_method=run["align_method"]
+    if config.projections:
+        pipeline = TranslateTestConfig(
+            code or lang,
+            drop=plan.drop,
+            beam_size=config.beam_size,
+            align_method=config.align_method,
         )
-        counters = {method: _Counter(ignore) for method in plan.projections}
+        counters = {method: _Counter(config.ignore) for method in config.projections}
         started = time.perf_counter()
-        grid = _every_method(engines, gold, config, plan.projections, counters)
+        grid = _every_method(engines, gold, pipeline, config.projections, counters)
         for sentence, results in wrap(grid, f"{lang}: translate-test"):
             for method, result in results.items():
                 tick = time.perf_counter()
@@ -378,15 +410,15 @@ def _run_language(
         shared = time.perf_counter() - started - sum(c.seconds for c in counters.values())
         for method, counter in counters.items():
             cells[method] = counter.cell(lang, code, method, shared)
-    if MODEL_TRANSFER in plan.methods:
-        counter = _Counter(ignore)
+    if MODEL_TRANSFER in config.methods:
+        counter = _Counter(config.ignore)
         started = time.perf_counter()
-        stream = model_transfer(engines, gold, drop=drop)
+        stream = model_transfer(engines, gold, drop=plan.drop)
         for sentence, result in zip(gold, wrap(stream, f"{lang}: {MODEL_TRANSFER}"), strict=True):
             counter.add(result, sentence)
         counter.seconds = time.perf_counter() - started
         cells[MODEL_TRANSFER] = counter.cell(lang, code, MODEL_TRANSFER, 0.0)
-    return [cells[method] for method in plan.methods]
+    return [cells[method] for method in config.methods]
 
 
 def _every_method(
@@ -437,38 +469,24 @@ def _log_cell(cell: ExperimentCell, example: str) -> None:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _settings(
-    plan: _Plan,
-    data_dir: Path,
-    split: str,
-    ignore: Collection[str],
-    limit: int | None,
-    options: EngineOptions,
-    beam_size: int,
-) -> dict[str, Any]:
+def _settings(plan: _Plan, options: EngineOptions, created: str) -> dict[str, Any]:
+    """What ``results.json`` records under ``settings``: the config's canonical dict with the
+    languages run and their codes, the engine options and the labels dropped."""
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data_dir": str(data_dir),
-        "split": split,
+        "created": created,
+        **plan.config.canonical(),
         "langs": list(plan.langs),
-        "codes": {lang: plan.codes[lang] for lang in plan.langs},
-        "methods": list(plan.methods),
-        "ignore": sorted(ignore),
-        "limit": limit,
+        "codes": dict(plan.codes),
         "engine": dataclasses.asdict(options),
-        "beam_size": beam_size,
-        "projection": {
-            method: {"method": base, "options": dataclasses.asdict(opts)}
-            for method, (base, opts) in plan.projections.items()
-        },
-        "scoring": "entity-level micro P/R/F1, exact match (seqeval default mode); "
-        "AVERAGE = mean F1 over languages",
+        "drop": sorted(plan.drop),
+        "scoring": SCORING,
     }
 
 
-def _bundle_info(bundle: Bundle) -> dict[str, Any]:
+def _bundle_info(bundle: Bundle, identity: str) -> dict[str, Any]:
     return {
         "path": str(bundle.root),
+        "identity": identity,
         "xner_version": bundle.xner_version,
         "created": bundle.created,
         "format_version": bundle.format_version,

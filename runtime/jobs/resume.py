@@ -36,13 +36,13 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from xner.runtime.data import Sentence
-from xner.runtime.errors import ConfigError
+from xner.runtime.errors import ConfigError, changed_settings
 from xner.runtime.files.atomic import (
     SPACE_ERRNOS,
     atomic_write,
@@ -271,22 +271,9 @@ class CommittedOutput:
         return record
 
     def _check_fingerprint(self, saved: dict[str, Any]) -> None:
-        before = dict(_flat(saved.get("fingerprint", {})))
-        now = dict(_flat(self.fingerprint))
-        changed = [
-            k for k in sorted(set(before) | set(now)) if before.get(k, _UNSET) != now.get(k, _UNSET)
-        ]
-        if not changed:
-            return
-        shown = "; ".join(
-            f"{k} {_shown(before.get(k, _UNSET))} -> {_shown(now.get(k, _UNSET))}"
-            for k in changed[:8]
-        )
-        more = f"; and {len(changed) - 8} more" if len(changed) > 8 else ""
-        raise ConfigError(
-            f"--resume: settings differ from the interrupted run of {self.main}: {shown}{more}; "
-            "rerun with those settings or pass --force to start over"
-        )
+        error = changed_settings(self.main, saved.get("fingerprint", {}), self.fingerprint)
+        if error is not None:
+            raise error
 
     # --- commit and finish ----------------------------------------------------------------------
 
@@ -359,21 +346,3 @@ class CommittedOutput:
         with atomic_write(self.sidecar, temporary=self._sidecar_tmp) as handle:
             json.dump(record, handle, ensure_ascii=False, indent=1)
             handle.write("\n")
-
-
-_UNSET = object()
-
-
-def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``{"a": {"b": 1}}`` -> ``("a.b", 1)``: nested settings compared one by one."""
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from _flat(item, f"{prefix}{key}.")
-    else:
-        yield prefix[:-1], value
-
-
-def _shown(value: Any) -> str:
-    if value is _UNSET:
-        return "(not set)"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

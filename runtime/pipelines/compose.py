@@ -26,7 +26,7 @@ it, in memory linear in its length).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -66,6 +66,7 @@ EngineSource = Engines | Bundle | str | os.PathLike[str]
 SentenceLike = Sentence | Sequence[str] | str
 C = TypeVar("C", TranslateTestConfig, TranslateTrainConfig, ModelTransferConfig)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
@@ -76,11 +77,16 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
         first += len(chunk)
 
 
-def _per_sentence(
-    chunk: Sequence[Sentence], records: Sequence[Record]
-) -> Iterator[tuple[Sentence, list[Record]]]:
-    """Each sentence of ``chunk`` with its records."""
-    return zip(chunk, by_sentence(records, len(chunk)), strict=True)
+def _results(
+    one: Callable[[int, Sentence, list[Record]], R],
+    chunk: Sequence[Sentence],
+    records: Sequence[Record],
+    first: int,
+) -> list[R]:
+    """``one(index, sentence, its records)`` for each sentence of ``chunk``, in order (``index``:
+    its position in the stream, ``first`` being the chunk's first sentence's)."""
+    mine = by_sentence(records, len(chunk))
+    return [one(first + k, sentence, mine[k]) for k, sentence in enumerate(chunk)]
 
 
 def _config(kind: type[C], given: Any, *args: Any, **settings: Any) -> C:
@@ -148,32 +154,33 @@ def translate_test_results(
 ) -> list[TranslateTestResult]:
     """One result per sentence of ``chunk`` from its projected records (``first``: the
     chunk's first sentence's position in the stream)."""
-    results = []
-    for k, (sentence, mine) in enumerate(_per_sentence(chunk, records)):
-        joined = join_segments(mine)
-        error = sentence_error(mine)
-        projected, matches = ([], None) if error else (joined.spans, joined.matches)
-        done = [r.translation for r in mine if r.translation is not None]
-        results.append(
-            TranslateTestResult(
-                index=first + k,
-                line=sentence.line,
-                source=sentence.source,
-                tokens=list(sentence.tokens),
-                tags=tags_from_spans(projected, len(sentence.tokens)),
-                spans=projected,
-                translation=" ".join(t.text for t in done) if done else None,
-                english_tokens=[word for r in mine for word in r.translated],
-                english_spans=joined.source_spans,
-                alignment=joined.links,
-                matches=matches,
-                truncated=any(t.truncated for t in done),
-                segments=len(mine),
-                error=error,
-                input=sentence,
-            )
-        )
-    return results
+    return _results(_translate_test_result, chunk, records, first)
+
+
+def _translate_test_result(
+    index: int, sentence: Sentence, mine: list[Record]
+) -> TranslateTestResult:
+    joined = join_segments(mine)
+    error = sentence_error(mine)
+    projected, matches = ([], None) if error else (joined.spans, joined.matches)
+    done = [r.translation for r in mine if r.translation is not None]
+    return TranslateTestResult(
+        index=index,
+        line=sentence.line,
+        source=sentence.source,
+        tokens=list(sentence.tokens),
+        tags=tags_from_spans(projected, len(sentence.tokens)),
+        spans=projected,
+        translation=" ".join(t.text for t in done) if done else None,
+        english_tokens=[word for r in mine for word in r.translated],
+        english_spans=joined.source_spans,
+        alignment=joined.links,
+        matches=matches,
+        truncated=any(t.truncated for t in done),
+        segments=len(mine),
+        error=error,
+        input=sentence,
+    )
 
 
 # --- model transfer -------------------------------------------------------------------------------
@@ -211,22 +218,23 @@ def model_transfer_results(
     chunk: Sequence[Sentence], records: Sequence[Record], first: int = 0
 ) -> list[TranslateTestResult]:
     """One result per sentence of ``chunk`` from its tagged records."""
-    results = []
-    for k, (sentence, mine) in enumerate(_per_sentence(chunk, records)):
-        spans = [span for record in mine for span in record.spans]
-        results.append(
-            TranslateTestResult(
-                index=first + k,
-                line=sentence.line,
-                source=sentence.source,
-                tokens=list(sentence.tokens),
-                tags=tags_from_spans(spans, len(sentence.tokens)),
-                spans=spans,
-                error=sentence_error(mine),
-                input=sentence,
-            )
-        )
-    return results
+    return _results(_model_transfer_result, chunk, records, first)
+
+
+def _model_transfer_result(
+    index: int, sentence: Sentence, mine: list[Record]
+) -> TranslateTestResult:
+    spans = [span for record in mine for span in record.spans]
+    return TranslateTestResult(
+        index=index,
+        line=sentence.line,
+        source=sentence.source,
+        tokens=list(sentence.tokens),
+        tags=tags_from_spans(spans, len(sentence.tokens)),
+        spans=spans,
+        error=sentence_error(mine),
+        input=sentence,
+    )
 
 
 # --- translate-train ------------------------------------------------------------------------------
@@ -277,39 +285,40 @@ def translate_train_results(
     chunk: Sequence[Sentence], records: Sequence[Record], first: int = 0
 ) -> list[TranslateTrainResult]:
     """One result per sentence of ``chunk`` from its projected records."""
-    results = []
-    for k, (sentence, mine) in enumerate(_per_sentence(chunk, records)):
-        joined = join_segments(mine)
-        gold = joined.source_spans
-        error = sentence_error(mine)
-        projected, matches = ([], None) if error else (joined.spans, joined.matches)
-        target = [word for r in mine for word in r.translated]
-        links = stages.NO_LINKS if joined.links is None else joined.links
-        lost = len(gold)  # a sentence that failed loses them all
-        if error is None:
-            lost = lost_entities(gold, projected, matches, links, len(target))
-        done = [r.translation for r in mine if r.translation is not None]
-        results.append(
-            TranslateTrainResult(
-                index=first + k,
-                line=sentence.line,
-                source=sentence.source,
-                source_tokens=list(sentence.tokens),
-                source_spans=gold,
-                translation=" ".join(t.text for t in done),
-                tokens=target,
-                tags=tags_from_spans(projected, len(target)),
-                spans=projected,
-                alignment=joined.links,
-                matches=matches,
-                lost=lost,
-                truncated=any(t.truncated for t in done),
-                segments=len(mine),
-                error=error,
-                input=sentence,
-            )
-        )
-    return results
+    return _results(_translate_train_result, chunk, records, first)
+
+
+def _translate_train_result(
+    index: int, sentence: Sentence, mine: list[Record]
+) -> TranslateTrainResult:
+    joined = join_segments(mine)
+    gold = joined.source_spans
+    error = sentence_error(mine)
+    projected, matches = ([], None) if error else (joined.spans, joined.matches)
+    target = [word for r in mine for word in r.translated]
+    links = stages.NO_LINKS if joined.links is None else joined.links
+    lost = len(gold)  # a sentence that failed loses them all
+    if error is None:
+        lost = lost_entities(gold, projected, matches, links, len(target))
+    done = [r.translation for r in mine if r.translation is not None]
+    return TranslateTrainResult(
+        index=index,
+        line=sentence.line,
+        source=sentence.source,
+        source_tokens=list(sentence.tokens),
+        source_spans=gold,
+        translation=" ".join(t.text for t in done),
+        tokens=target,
+        tags=tags_from_spans(projected, len(target)),
+        spans=projected,
+        alignment=joined.links,
+        matches=matches,
+        lost=lost,
+        truncated=any(t.truncated for t in done),
+        segments=len(mine),
+        error=error,
+        input=sentence,
+    )
 
 
 def _gold_spans(sentence: Sentence) -> list[Span]:

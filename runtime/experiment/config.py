@@ -1,0 +1,174 @@
+"""The settings of an experiment as one frozen dataclass, checked once, when it is made.
+
+:class:`ExperimentConfig` holds what :func:`~xner.runtime.experiment.run.run_experiment` runs:
+the folder of gold files and its split, the languages, the methods (:func:`experiment_methods`),
+the labels ignored, the sentence limit, the translator's beam, the aligner's method and the
+projection methods' options. Making one checks every value that needs neither the folder nor
+the bundle (a bad one raises :class:`~xner.runtime.errors.ConfigError` naming the setting and,
+for a choice, the valid values); :meth:`~ExperimentConfig.gold_files` checks the folder and the
+languages; the run checks the rest against the bundle before any model is built.
+:meth:`~ExperimentConfig.canonical` is the config's part of the ``settings`` of
+``results.json``, which a resumed run must match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xner.runtime.alignment.methods import get_method
+from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.names import split_names
+from xner.runtime.pipelines.configs import positive
+from xner.runtime.projection.registry import (
+    available_methods,
+    available_variants,
+    resolve_method,
+)
+
+__all__ = ["ALL_LANGUAGES", "MODEL_TRANSFER", "ExperimentConfig", "experiment_methods"]
+
+MODEL_TRANSFER = "model-transfer"
+"""The baseline method: the bundle's multilingual tagger on the target text directly."""
+ALL_LANGUAGES = "all"
+"""The language list that takes every file of the split."""
+
+
+def experiment_methods() -> tuple[str, ...]:
+    """Valid experiment methods: the projection methods, their variants and ``model-transfer``."""
+    return (*available_methods(), *available_variants(), MODEL_TRANSFER)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What an experiment runs: ``langs`` x ``methods`` on ``data_dir/<lang>.<split>.conll``.
+
+    ``data_dir``: a folder laid out like MasakhaNER 2.0 (kept as a :class:`Path`). ``langs``:
+    file codes of the folder (``hau``, ``yor``), or ``["all"]`` for every file of the split (a
+    comma-separated string is split; repeats are left out). ``methods``: see
+    :func:`experiment_methods` (same form). ``split``: the files' split (``test``, ``dev``).
+    ``ignore``: entity types turned into O on both sides before scoring (``DATE``; published
+    MasakhaNER results ignore MISC and DATE); those the tagger predicts are also dropped from the
+    English entities before projection, so that they take no target words from the others.
+    ``limit``: only the first ``limit`` sentences of each language (quick runs). ``beam_size``:
+    the translator's beam (1: greedy). ``align_method``: the aligner's extraction method
+    (``itermax``, ``argmax``, ``match``, ``softmax``). ``projection_options``: options per
+    registered projection method (``{"heuristic": HeuristicOptions(...), "ngram": {"max_len":
+    8}}``); a variant uses its method's options with its preset (``ngram-exact``: ``ngram``'s
+    with ``exact=True``).
+
+    Resolved when made: :attr:`projections`, each translate-test method of ``methods`` with its
+    registered method and options dataclass.
+    """
+
+    data_dir: Path
+    langs: Sequence[str]
+    methods: Sequence[str]
+    split: str = "test"
+    ignore: Collection[str] = ()
+    limit: int | None = None
+    beam_size: int = 1
+    align_method: str = "itermax"
+    projection_options: Mapping[str, Any] | None = None
+    projections: Mapping[str, tuple[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.limit is not None:
+            positive("limit", self.limit)
+        positive("beam_size", self.beam_size)
+        get_method(self.align_method)  # an unknown one lists the methods
+        methods = _names(self.methods)
+        valid = experiment_methods()
+        if not methods:
+            raise ConfigError(f"no method given; choose from {', '.join(valid)}")
+        for method in methods:
+            if method not in valid:
+                raise unknown_choice("experiment method", method, valid)
+        projections = _projections(methods, self.projection_options)
+        for name, value in (
+            ("data_dir", Path(self.data_dir)),
+            ("langs", _names(self.langs)),
+            ("methods", methods),
+            ("ignore", _names(self.ignore)),
+            ("projections", projections),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def every_language(self) -> bool:
+        """True when the languages are ``all``: those the translator lacks are left out (with a
+        warning) rather than refused."""
+        return tuple(self.langs) == (ALL_LANGUAGES,)
+
+    def gold_files(self) -> dict[str, Path]:
+        """The languages chosen, in order, each with its gold file. A ConfigError when the folder
+        holds no file of the split (naming the splits it has) or a language has no file (listing
+        those it has)."""
+        available = _available(self.data_dir, self.split)
+        if not self.langs:
+            raise ConfigError(
+                f"no language given; {self.data_dir} has {', '.join(available)} (or all)"
+            )
+        names = available if self.every_language else list(self.langs)
+        for name in names:
+            if name not in available:
+                where = f"language in {self.data_dir} (split {self.split})"
+                raise unknown_choice(where, name, available)
+        return {name: self.data_dir / f"{name}.{self.split}.conll" for name in names}
+
+    def canonical(self) -> dict[str, Any]:
+        """The settings as written in ``results.json`` (``langs`` as given: the run writes the
+        languages ``all`` resolved to)."""
+        return {
+            "data_dir": str(self.data_dir),
+            "split": self.split,
+            "langs": list(self.langs),
+            "methods": list(self.methods),
+            "ignore": sorted(self.ignore),
+            "limit": self.limit,
+            "beam_size": self.beam_size,
+            "align_method": self.align_method,
+            "projection": {
+                method: {"method": base, "options": dataclasses.asdict(options)}
+                for method, (base, options) in self.projections.items()
+            },
+        }
+
+
+def _names(items: Collection[str] | str) -> tuple[str, ...]:
+    """Names without repeats, in order (a string is split on commas: :func:`split_names`)."""
+    return tuple(dict.fromkeys(split_names(items)))
+
+
+def _projections(
+    methods: Sequence[str], projection_options: Mapping[str, Any] | None
+) -> dict[str, tuple[str, Any]]:
+    given = dict(projection_options or {})
+    for name in given:
+        if name not in available_methods():
+            raise unknown_choice(
+                "projection method in projection_options", name, available_methods()
+            )
+    chosen = {}
+    for method in methods:
+        if method == MODEL_TRANSFER:
+            continue
+        base, _ = resolve_method(method)
+        chosen[method] = resolve_method(method, given.get(base))
+    return chosen
+
+
+def _available(data_dir: Path, split: str) -> list[str]:
+    """File codes of ``data_dir`` for ``split``; a ConfigError when the folder holds none."""
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: not a folder (expected files like hau.{split}.conll)")
+    suffix = f".{split}.conll"
+    found = sorted(p.name[: -len(suffix)] for p in data_dir.glob(f"*{suffix}") if p.is_file())
+    if not found:
+        splits = sorted({p.name.split(".")[-2] for p in data_dir.glob("*.*.conll")})
+        other = f"; splits there: {', '.join(splits)}" if splits else ""
+        raise ConfigError(f"{data_dir}: no <lang>{suffix} files{other}")
+    return found
