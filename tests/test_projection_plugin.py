@@ -3,8 +3,8 @@
 ``first-word`` (label the first target word linked to each entity) is declared and registered
 here only, with one command-line option, and works through every layer: ``project_batch``,
 ``project_results``, the generated command-line options (``--method first-word``,
-``--first-word-label``), ``xner project``, the ``translate_test`` pipeline and ``xner
-translate-test``. The fixture removes it afterwards, so other tests see the usual methods.
+``--first-word-label``), ``xner project``, the ``translate_test`` pipeline, ``xner
+translate-test`` and ``xner experiment``. The fixture removes it afterwards, so other tests see the usual methods.
 """
 
 from __future__ import annotations
@@ -160,3 +160,15 @@ def test_xner_translate_test_runs_it(first_word_method, tiny_bundle, tmp_path):
     spans = [spans_from_tags(s.tags) for s in read_sentences(out)]
     assert calls and any(spans)
     assert all(s.end - s.start == 1 and s.label == "X" for sentence in spans for s in sentence)
+
+
+@pytest.mark.slow
+def test_xner_experiment_offers_it(first_word_method, tiny_bundle, tmp_path):
+    data = ROOT / "tests" / "golden" / "inputs" / "masakhane"
+    args = ["experiment", "-b", str(tiny_bundle), "--skip-verify", "--data", str(data)]
+    args += ["--langs", "hau", "--methods", "first-word,heuristic", "-o", str(tmp_path / "x")]
+    result = runner.invoke(xner_app, args)
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "x" / "results.md").read_text(encoding="utf-8")
+    assert "| language | first-word | heuristic |" in table
+    assert calls  # its projection ran on the experiment's shared records
