@@ -4,7 +4,8 @@
 here only, with one command-line option, and works through every layer: ``project_batch``,
 ``project_results``, the generated command-line options (``--method first-word``,
 ``--first-word-label``), ``xner project``, the ``translate_test`` pipeline, ``xner
-translate-test`` and ``xner experiment``. The fixture removes it afterwards, so other tests see the usual methods.
+translate-test`` and ``xner experiment``. The fixture removes it afterwards, so other tests see the
+usual methods.
 """
 
 from __future__ import annotations
