@@ -45,7 +45,7 @@ def experiment_command(
         str,
         typer.Option(
             "--methods",
-            help="Comma-separated: heuristic, ngram, ngram-exact (translate-test) and "
+            help="Comma-separated: heuristic, ngram, ngram-exact, ensemble (translate-test) and "
             "model-transfer.",
         ),
     ] = "heuristic,ngram,model-transfer",
@@ -71,6 +71,14 @@ def experiment_command(
     beam_size: Annotated[
         int, typer.Option("--beam-size", min=1, help="Translation beam (1: greedy, fastest).")
     ] = 1,
+    route_by: Annotated[
+        str | None,
+        typer.Option(
+            "--route-by",
+            help="dev: per language, apply the method with the best F1 on <lang>.dev.conll "
+            "(column routed).",
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -95,6 +103,7 @@ def experiment_command(
         limit=limit,
         beam_size=beam_size,
         align_method=align_method,
+        route_by=route_by,
     )
     result = run_experiment(
         bundle,

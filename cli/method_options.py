@@ -22,6 +22,7 @@ import typer
 
 from xner.runtime.errors import ConfigError
 from xner.runtime.names import split_names
+from xner.runtime.pipelines import markers  # noqa: F401  (registers --method markers)
 from xner.runtime.projection import available_methods, method_info, option_fields
 
 __all__ = [

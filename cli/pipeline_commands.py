@@ -49,6 +49,13 @@ AlignMethod = Annotated[
     str | None,
     typer.Option("--align-method", help="itermax (default), argmax, match or softmax."),
 ]
+MinConfidence = Annotated[
+    float,
+    typer.Option(
+        "--min-confidence",
+        help="Drop projected spans whose confidence (0 to 1) is below this (0: keep all).",
+    ),
+]
 
 
 @command("translate-test")
@@ -89,6 +96,7 @@ def translate_test_command(
     chunk_size: ChunkSize = 256,
     beam_size: BeamSize = None,
     align_method: AlignMethod = None,
+    min_confidence: MinConfidence = 0.0,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
@@ -105,6 +113,7 @@ def translate_test_command(
     config = TranslateTestConfig(
         lang, projection.method, projection.options, drop=frozenset(split_names(drop)),
         beam_size=beam_size, align_method=align_method, chunk_size=chunk_size,
+        min_confidence=min_confidence,
     )  # fmt: skip
     summary = run_translate_test(
         bundle,
@@ -138,7 +147,9 @@ def translate_train_command(
     drop_incomplete: Annotated[
         bool,
         typer.Option(
-            "--drop-incomplete", help="Leave out sentences whose projection lost an entity."
+            "--drop-incomplete",
+            help="Leave out sentences whose projection lost an entity (with --min-confidence,"
+            " a span dropped below it counts as lost).",
         ),
     ] = False,
     explain: Explain = None,
@@ -148,6 +159,7 @@ def translate_train_command(
     chunk_size: ChunkSize = 256,
     beam_size: BeamSize = None,
     align_method: AlignMethod = None,
+    min_confidence: MinConfidence = 0.0,
     skip_verify: SkipVerify = False,
     engine: EngineOptions | None = None,
 ) -> None:
@@ -163,7 +175,7 @@ def translate_train_command(
     config = TranslateTrainConfig(
         src_lang, tgt_lang, projection.method, projection.options,
         drop=frozenset(split_names(drop)), drop_incomplete=drop_incomplete, beam_size=beam_size,
-        align_method=align_method, chunk_size=chunk_size,
+        align_method=align_method, chunk_size=chunk_size, min_confidence=min_confidence,
     )  # fmt: skip
     summary = run_translate_train(
         bundle,

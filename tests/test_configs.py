@@ -59,7 +59,7 @@ def test_a_variant_becomes_its_method_with_the_options_fixed() -> None:
         ({"chunk_size": True}, "chunk_size must be an integer >= 1, got True"),
         ({"beam_size": 0}, "beam_size must be an integer >= 1, got 0"),
         ({"align_method": "itermix"}, r"unknown alignment method 'itermix'.*itermax"),
-        ({"method": "ngarm"}, r"unknown projection method 'ngarm'.*heuristic, ngram"),
+        ({"method": "ngarm"}, r"unknown projection method 'ngarm'.*heuristic, markers, ngram"),
         ({"method": "ngram", "options": {"max_lenn": 2}}, r"option of projection method"),
         ({"options": NgramOptions()}, "must be HeuristicOptions"),
     ],

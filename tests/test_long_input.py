@@ -254,7 +254,7 @@ def test_join_segments_shifts_spans_links_and_matches() -> None:
     assert joined.links.tolist() == [[0, 0], [2, 3], [8, 9]]
     assert joined.spans == [Span(0, 1, "PER"), Span(9, 10, "LOC")]
     assert joined.matches == [Match(1, Span(9, 10, "LOC"), 0.5)]
-    assert join_segments([skipped]) == Joined([], None, [], None)
+    assert join_segments([skipped]) == Joined([], None, [], None, [], [])
     # translate-test: the translation is the source side
     back = dataclasses.replace(first, from_translation=True)
     assert join_segments([back, back]).source_spans == [Span(0, 1, "PER"), Span(4, 5, "PER")]

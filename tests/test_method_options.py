@@ -13,6 +13,7 @@ from xner.cli.app import command
 from xner.cli.main import app as xner_app
 from xner.cli.method_options import (
     ProjectionChoice,
+    _listed,
     projection_choice,
     projection_flags,
     with_projection_options,
@@ -24,6 +25,7 @@ from xner.runtime.projection import (
     HeuristicOptions,
     NgramOptions,
     Projected,
+    available_methods,
     option,
     register_method,
     unregister_method,
@@ -74,7 +76,7 @@ def _help(app: typer.Typer, *args: str) -> str:
 def test_flags_appear_with_their_help_and_defaults_where_the_command_declared_them():
     text = _help(_app(), "go")
     expected = [
-        "--method <str> Projection method: heuristic or ngram. [default: heuristic]",
+        f"--method <str> Projection method: {_listed(available_methods())}. [default: heuristic]",
         "--merge-distance <int> heuristic: merge runs separated by at most this many words."
         " [default: 1]",
         "--length-ratio <float> heuristic: keep a run longer than this share of the entity."
@@ -122,7 +124,8 @@ def test_options_of_another_method_are_refused():
 
 def test_bad_methods_and_values_are_one_line_errors():
     message = _error(_go("--method", "magic"))
-    assert "unknown projection method 'magic'; choose from heuristic, ngram" in message
+    valid = ", ".join(available_methods())
+    assert f"unknown projection method 'magic'; choose from {valid}" in message
     assert "unknown keep policy 'biggest'" in _error(_go("--keep", "biggest"))
     assert "max_len must be None or an integer >= 1" in _error(
         _go("--method", "ngram", "--max-len", "0")
@@ -149,7 +152,8 @@ def test_with_engine_options_below():
         got.append((projection, engine))
 
     text = _help(app)
-    assert "--method <str> Projection method: heuristic or ngram. [default: ngram]" in text
+    listed = _listed(available_methods())
+    assert f"--method <str> Projection method: {listed}. [default: ngram]" in text
     assert "--batch-size" in text and "--exact" in text and "--compute-type" not in text
     result = runner.invoke(app, ["--exact", "--batch-size", "4"])
     assert result.exit_code == 0, result.output
@@ -181,7 +185,7 @@ def later_method():
 def test_a_method_registered_later_gets_its_options(later_method):
     app = _app()
     text = _help(app, "go")
-    assert "Projection method: heuristic, later or ngram." in text
+    assert f"Projection method: {_listed(available_methods())}." in text and "later" in text
     assert "--loud / --no-loud later: say it. [default: loud]" in text
     assert "--later-words <str> later: some words. [default: x]" in text
     assert "--max-len <int> later, ngram: shared with ngram." in text
@@ -204,7 +208,9 @@ def test_the_real_project_command_keeps_its_options():
     text = _help(xner_app, "project")
     for flag in ("--merge-distance", "--length-ratio", "--keep", "--collisions", "--max-len"):
         assert flag in text
-    assert "--exact ngram: optimal matching, not greedy. --one-indexed" in text
+    assert "--exact ngram: optimal matching, not greedy. --scores" in text
+    last = "--ner-any-class ngram: ner score of the best class, not the entity's. --one-indexed"
+    assert last in text
 
 
 def test_programming_mistakes_are_type_errors():

@@ -91,12 +91,15 @@ def assert_valid(spans, n_tgt, labels):
 # --------------------------------------------------------------------------- registry, inputs
 
 
+SHIPPED_METHODS = ("ensemble", "heuristic", "markers", "ngram")
+
+
 def test_methods_registered():
-    assert available_methods() == ("heuristic", "ngram")
+    assert available_methods() == SHIPPED_METHODS
 
 
 def test_unknown_method_lists_valid_ones():
-    with pytest.raises(ConfigError, match="heuristic, ngram"):
+    with pytest.raises(ConfigError, match="ensemble, heuristic, markers, ngram"):
         project([Span(0, 1, PER)], [(0, 0)], 1, method="ngramm")
 
 
@@ -616,12 +619,12 @@ def test_heuristic_batch_equals_one_sentence_at_a_time_and_the_reference(items, 
 def test_ngram_batch_equals_one_sentence_at_a_time_and_the_reference(items, max_len, exact):
     options = NgramOptions(max_len=max_len, exact=exact)
     batched = match_entities_batch(items, options)
-    assert batched == [match_entities(*item[:3], options, *item[3:]) for item in items]
+    assert batched == [match_entities(*item[:3], options, *item[3:5]) for item in items]
     assert project_batch(items, "ngram", options) == [[m.span for m in ms] for ms in batched]
     if not exact:
         for item, matches in zip(items, batched, strict=True):
             expected = ref.ngram_greedy(
-                item.spans, item.alignment, item.target_length, max_len, ("!", "?"), *item[3:]
+                item.spans, item.alignment, item.target_length, max_len, ("!", "?"), *item[3:5]
             )
             assert [m.span for m in matches] == expected
 
@@ -701,13 +704,11 @@ def test_real_alignments_match_reference(shared_data, pair):
 def test_project_results_carry_each_methods_result(items, heuristic_opts, max_len, exact):
     """Spans as project_batch gives them; matches (ngram's) as match_entities_batch gives them."""
     plain = [item._replace(candidates=None) for item in items]
-    assert project_results(plain, "heuristic", heuristic_opts) == [
-        Projected(spans) for spans in project_batch(plain, "heuristic", heuristic_opts)
-    ]
+    results = project_results(plain, "heuristic", heuristic_opts)
+    assert [r.spans for r in results] == project_batch(plain, "heuristic", heuristic_opts)
     options = NgramOptions(max_len=max_len, exact=exact)
-    assert project_results(items, "ngram", options) == [
-        Projected([m.span for m in matches], matches)
-        for matches in match_entities_batch(items, options)
+    assert [(r.spans, r.matches) for r in project_results(items, "ngram", options)] == [
+        ([m.span for m in matches], matches) for matches in match_entities_batch(items, options)
     ]
 
 
@@ -721,7 +722,11 @@ def test_project_results_skip_sentences_without_spans_or_words():
     assert out == [Projected([], []), project_results([good], "ngram")[0], Projected([], [])]
     assert out[1].spans == [Span(1, 2, PER)]
     heuristic = project_results([no_spans, good, no_words])
-    assert heuristic == [Projected([]), Projected([Span(1, 2, PER)]), Projected([])]
+    assert heuristic == [
+        Projected([]),
+        Projected([Span(1, 2, PER)], None, [1.0], [0]),
+        Projected([]),
+    ]
     assert project_results([no_spans, no_words], "ngram") == [Projected([], [])] * 2
     assert project_results([]) == []
     bad = ([Span(0, 1, PER)], [(0, 5)], 2)
@@ -823,11 +828,14 @@ def test_a_method_giving_the_wrong_results_is_a_programming_error():
     finally:
         unregister_method("short")
         unregister_method("no-matches")
-    assert available_methods() == ("heuristic", "ngram")
+    assert available_methods() == SHIPPED_METHODS
+
+
+SHIPPED_VARIANTS = ("ngram-exact", "ngram-ner", "ngram-nerspan", "ngram-nerspan-sub", "ngram-nmt")
 
 
 def test_variants():
-    assert available_variants() == ("ngram-exact",)
+    assert available_variants() == SHIPPED_VARIANTS
     assert resolve_method("ngram-exact") == ("ngram", NgramOptions(exact=True))
     assert resolve_method("ngram-exact", {"max_len": 3}) == (
         "ngram",
@@ -842,7 +850,7 @@ def test_variants():
         HeuristicOptions(keep="largest"),
     )
     assert resolve_method("ngram") == ("ngram", NgramOptions())
-    with pytest.raises(ConfigError, match="choose from heuristic, ngram, ngram-exact"):
+    with pytest.raises(ConfigError, match="choose from .*heuristic, .*ngram, ngram-exact"):
         resolve_method("ngram-exakt")
     with pytest.raises(ConfigError, match="option of projection method 'ngram' 'exakt'"):
         resolve_method("ngram-exact", {"exakt": True})
@@ -852,7 +860,7 @@ def test_variants():
         register_variant("v", "ngramm", {})
     with pytest.raises(ValueError, match="'ngram' has no option 'keep'"):
         register_variant("v", "ngram", {"keep": "all"})
-    assert available_variants() == ("ngram-exact",)
+    assert available_variants() == SHIPPED_VARIANTS
 
 
 def test_unregistering_a_method_removes_its_variants():
@@ -860,13 +868,20 @@ def test_unregistering_a_method_removes_its_variants():
     register_variant("temp-x", "temp", {"label": "X"})
     assert resolve_method("temp-x") == ("temp", _MarkOptions(label="X"))
     unregister_method("temp")
-    assert "temp" not in available_methods() and available_variants() == ("ngram-exact",)
+    assert "temp" not in available_methods() and available_variants() == SHIPPED_VARIANTS
     unregister_method("temp")  # unknown: nothing to do
 
 
 def test_option_fields_describe_the_command_line():
     fields = {f.name: f for f in option_fields(NgramOptions)}
-    assert list(fields) == ["max_len", "stop_words", "exact"]  # max_states: cli=False
+    assert list(fields) == [  # max_states: cli=False
+        "max_len",
+        "stop_words",
+        "exact",
+        "scores",
+        "candidates",
+        "ner_any_class",
+    ]
     assert fields["max_len"].annotation == int | None and fields["max_len"].default is None
     assert fields["stop_words"].annotation == tuple[str, ...]
     assert fields["exact"].flag == "--exact" and fields["exact"].help.startswith("optimal")

@@ -50,7 +50,7 @@ def test_each_stage_fills_its_part_of_the_records(engines) -> None:
     aligned = stages.align(tagged, engines)
     assert aligned[0].links.tolist() == [[0, 0], [1, 1], [2, 2], [3, 3]]
     projected = stages.project(aligned, "heuristic", HeuristicOptions())
-    assert projected[0].projected == Projected([Span(3, 4, "PER")])
+    assert projected[0].projected == Projected([Span(3, 4, "PER")], None, [1.0], [0])
     assert all(r.projected is None for r in aligned)  # each stage returns new records
 
 

@@ -26,20 +26,36 @@ from xner.runtime.pipelines.configs import positive
 from xner.runtime.projection.registry import (
     available_methods,
     available_variants,
+    method_info,
     resolve_method,
 )
 
-__all__ = ["ALL_LANGUAGES", "MODEL_TRANSFER", "ExperimentConfig", "experiment_methods"]
+__all__ = [
+    "ALL_LANGUAGES",
+    "MODEL_TRANSFER",
+    "ROUTED",
+    "ROUTE_CHOICES",
+    "ExperimentConfig",
+    "experiment_methods",
+]
 
 MODEL_TRANSFER = "model-transfer"
 """The baseline method: the bundle's multilingual tagger on the target text directly."""
 ALL_LANGUAGES = "all"
 """The language list that takes every file of the split."""
+ROUTED = "routed"
+"""The column of a routed experiment: per language, the method that won on the routing split."""
+ROUTE_CHOICES = ("dev",)
+"""The splits an experiment can route by (``route_by``)."""
 
 
 def experiment_methods() -> tuple[str, ...]:
-    """Valid experiment methods: the projection methods, their variants and ``model-transfer``."""
-    return (*available_methods(), *available_variants(), MODEL_TRANSFER)
+    """Valid experiment methods: the projection methods that project translate-test's pairs
+    (not those that translate themselves, such as translate-train's ``markers``), their
+    variants and ``model-transfer``."""
+    methods = [name for name in available_methods() if not method_info(name).translates]
+    variants = [name for name in available_variants() if resolve_method(name)[0] in methods]
+    return (*methods, *variants, MODEL_TRANSFER)
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,9 @@ class ExperimentConfig:
     (``itermax``, ``argmax``, ``match``, ``softmax``). ``projection_options``: options per
     registered projection method (``{"heuristic": HeuristicOptions(...), "ngram": {"max_len":
     8}}``); a variant uses its method's options with its preset (``ngram-exact``: ``ngram``'s
-    with ``exact=True``).
+    with ``exact=True``). ``route_by``: a split (``dev``) on which every method is also run, per
+    language; the method with the best F1 there (ties: the first in ``methods``) is applied on
+    ``split`` and reported as the column :data:`ROUTED` (None: no routing).
 
     Resolved when made: :attr:`projections`, each translate-test method of ``methods`` with its
     registered method and options dataclass.
@@ -73,6 +91,7 @@ class ExperimentConfig:
     beam_size: int = 1
     align_method: str = "itermax"
     projection_options: Mapping[str, Any] | None = None
+    route_by: str | None = None
     projections: Mapping[str, tuple[str, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +107,14 @@ class ExperimentConfig:
             if method not in valid:
                 raise unknown_choice("experiment method", method, valid)
         projections = _projections(methods, self.projection_options)
+        if self.route_by is not None:
+            if self.route_by not in ROUTE_CHOICES:
+                raise unknown_choice("split to route by", str(self.route_by), ROUTE_CHOICES)
+            if self.route_by == self.split:
+                raise ConfigError(
+                    f"route_by {self.route_by} chooses the method on the {self.split} split "
+                    "itself; score another split (--split test)"
+                )
         for name, value in (
             ("data_dir", Path(self.data_dir)),
             ("langs", _names(self.langs)),
@@ -102,6 +129,23 @@ class ExperimentConfig:
         """True when the languages are ``all``: those the translator lacks are left out (with a
         warning) rather than refused."""
         return tuple(self.langs) == (ALL_LANGUAGES,)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The methods, and :data:`ROUTED` when the experiment routes: the tables' columns."""
+        return (*self.methods, *((ROUTED,) if self.route_by else ()))
+
+    def route_files(self, langs: Sequence[str]) -> dict[str, Path]:
+        """The gold file of each of ``langs`` in the ``route_by`` split (empty without routing);
+        a ConfigError naming the languages whose file is missing."""
+        if self.route_by is None:
+            return {}
+        files = {name: self.data_dir / f"{name}.{self.route_by}.conll" for name in langs}
+        missing = [name for name, path in files.items() if not path.is_file()]
+        if missing:
+            names = ", ".join(f"{name}.{self.route_by}.conll" for name in missing)
+            raise ConfigError(f"routing by {self.route_by} needs {names} in {self.data_dir}")
+        return files
 
     def gold_files(self) -> dict[str, Path]:
         """The languages chosen, in order, each with its gold file. A ConfigError when the folder
@@ -121,7 +165,8 @@ class ExperimentConfig:
 
     def canonical(self) -> dict[str, Any]:
         """The settings as written in ``results.json`` (``langs`` as given: the run writes the
-        languages ``all`` resolved to)."""
+        languages ``all`` resolved to; ``route_by`` only when the experiment routes)."""
+        routing = {} if self.route_by is None else {"route_by": self.route_by}
         return {
             "data_dir": str(self.data_dir),
             "split": self.split,
@@ -135,6 +180,7 @@ class ExperimentConfig:
                 method: {"method": base, "options": dataclasses.asdict(options)}
                 for method, (base, options) in self.projections.items()
             },
+            **routing,
         }
 
 
@@ -147,11 +193,10 @@ def _projections(
     methods: Sequence[str], projection_options: Mapping[str, Any] | None
 ) -> dict[str, tuple[str, Any]]:
     given = dict(projection_options or {})
+    projecting = [name for name in available_methods() if not method_info(name).translates]
     for name in given:
-        if name not in available_methods():
-            raise unknown_choice(
-                "projection method in projection_options", name, available_methods()
-            )
+        if name not in projecting:
+            raise unknown_choice("projection method in projection_options", name, projecting)
     chosen = {}
     for method in methods:
         if method == MODEL_TRANSFER:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from xner.runtime.evaluate import EvaluationResult, Scores
+from xner.runtime.experiment.config import ROUTED
 from xner.runtime.files.atomic import atomic_write
 from xner.runtime.version import __version__
 
@@ -35,6 +36,8 @@ CSV_COLUMNS = (
     "lang", "method", "precision", "recall", "f1", "gold", "predicted", "correct",
     "projection_ratio", "sentences", "seconds",
 )  # fmt: skip
+ROUTE_COLUMNS = ("chosen",)
+"""The CSV column added when the experiment routes: the method each routed row applied."""
 
 
 # --- cells and grid -------------------------------------------------------------------------------
@@ -51,7 +54,8 @@ class ExperimentCell:
     also holds the first projection method's own projection, a few milliseconds).
     ``failed``: sentences the pipeline could not label (an empty translation, an engine failure;
     scored as all ``O``, and logged); ``truncated``: translations that reached the decoding
-    limit.
+    limit. A routed cell (method ``routed``) is the cell of the method ``chosen`` on the routing
+    split, where every method scored ``route_f1`` (F1 by method); None elsewhere.
     """
 
     lang: str
@@ -62,13 +66,17 @@ class ExperimentCell:
     shared_seconds: float = 0.0
     failed: int = 0
     truncated: int = 0
+    chosen: str | None = None
+    route_f1: Mapping[str, float] | None = None
 
     @property
     def f1(self) -> float:
         return self.evaluation.overall.f1
 
     def row(self) -> dict[str, Any]:
-        """The CSV row (:data:`CSV_COLUMNS`); figures are fractions in ``[0, 1]``."""
+        """The CSV row (:data:`CSV_COLUMNS`, and :data:`ROUTE_COLUMNS` for a routed cell);
+        figures are fractions in ``[0, 1]``."""
+        routing = {} if self.chosen is None else {"chosen": self.chosen}
         return {
             "lang": self.lang,
             "method": self.method,
@@ -76,14 +84,19 @@ class ExperimentCell:
             "projection_ratio": self.evaluation.projection_ratio,
             "sentences": self.evaluation.sentences,
             "seconds": round(self.seconds, 3),
+            **routing,
         }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: language, code, method, timings and the full evaluation."""
         fields = ("lang", "code", "method", "seconds", "shared_seconds", "failed", "truncated")
+        routing = {}
+        if self.chosen is not None:
+            routing = {"chosen": self.chosen, "route_f1": dict(self.route_f1 or {})}
         return {
             **{name: getattr(self, name) for name in fields},
             "evaluation": self.evaluation.to_dict(),
+            **routing,
         }
 
     @classmethod
@@ -96,6 +109,8 @@ class ExperimentCell:
         per_type = {str(name): _scores(s) for name, s in evaluation["per_type"].items()}
         ratio = overall.predicted / overall.gold if overall.gold else None
         code = data["code"]
+        chosen = data.get("chosen")
+        route_f1 = data.get("route_f1")
         return cls(
             str(data["lang"]),
             None if code is None else str(code),
@@ -105,7 +120,14 @@ class ExperimentCell:
             float(data["shared_seconds"]),
             int(data["failed"]),
             int(data["truncated"]),
+            None if chosen is None else str(chosen),
+            None if route_f1 is None else {str(k): float(v) for k, v in route_f1.items()},
         )
+
+
+def _figure(cell: ExperimentCell, digits: int) -> str:
+    figure = f"{100 * cell.f1:.{digits}f}"
+    return figure if cell.chosen is None else f"{figure} ({cell.chosen})"
 
 
 def _scores(counts: Mapping[str, Any]) -> Scores:
@@ -151,7 +173,8 @@ class ExperimentResult:
         return [cell.row() for cell in self.cells]
 
     def markdown(self, digits: int = 1) -> str:
-        """A Markdown table of F1 x 100: a row per language, a column per method, then AVERAGE."""
+        """A Markdown table of F1 x 100: a row per language, a column per method, then AVERAGE.
+        A routed cell names the method it applied: ``41.2 (ngram)``."""
         header = ["language", *self.methods]
         lines = [
             "| " + " | ".join(header) + " |",
@@ -159,13 +182,17 @@ class ExperimentResult:
         ]
         done = [lang for lang in self.langs if any(c.lang == lang for c in self.cells)]
         for lang in done:
-            figures = [f"{100 * self.cell(lang, m).f1:.{digits}f}" for m in self.methods]
+            figures = [_figure(self.cell(lang, m), digits) for m in self.methods]
             lines.append("| " + " | ".join([lang, *figures]) + " |")
         if done:
             averages = self.averages()
             figures = [f"{100 * averages[m]:.{digits}f}" for m in self.methods]
             lines.append("| " + " | ".join(["AVERAGE", *figures]) + " |")
         return "\n".join(lines) + "\n"
+
+    def routed(self) -> bool:
+        """Whether a cell was routed (the tables then name the method each applied)."""
+        return any(cell.chosen is not None for cell in self.cells)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: format, settings, bundle, averages and every cell."""
@@ -185,7 +212,8 @@ class ExperimentResult:
 def write_tables(result: ExperimentResult, files: Mapping[str, Path], complete: bool) -> None:
     result = dataclasses.replace(result, complete=complete)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    columns = (*CSV_COLUMNS, *(ROUTE_COLUMNS if result.routed() else ()))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in result.rows():
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
@@ -202,6 +230,12 @@ def write_tables(result: ExperimentResult, files: Mapping[str, Path], complete: 
         f"{f', first {limit} sentences per language' if limit else ''}; ignored labels: "
         f"{ignored}; AVERAGE: mean over languages.{'' if complete else ' (incomplete run)'}"
     )
+    route_by = settings.get("route_by")
+    if route_by:
+        caption += (
+            f" {ROUTED}: per language, the method with the best F1 on the {route_by} "
+            "split (named in brackets), scored here."
+        )
     with atomic_write(files["markdown"]) as handle:
         handle.write(f"# xner experiment\n\n{caption}\n\n{result.markdown()}")
 

@@ -34,6 +34,14 @@ per language and method), ``results.json`` (settings, bundle, every cell's full 
 ``results.md`` (F1 x 100, languages x methods, with the AVERAGE row: the mean over languages)
 and, at the end, ``results.png`` (grouped bars; needs matplotlib, the ``plot`` extra).
 
+**Routing** (``route_by="dev"``, ``xner experiment --route-by dev``). Projection loses to model
+transfer for some languages and wins for others; routing picks per language. Every method also
+runs on the language's ``<lang>.dev.conll`` (same limit); the method with the best dev F1 (ties:
+the first in ``methods``) is the language's choice, and the column ``routed`` holds its cell on
+the experiment's split, naming the method (``chosen``, with every method's dev F1 in
+``route_f1``; ``results.csv`` gains the column ``chosen``, ``results.md`` shows ``41.2 (ngram)``).
+Its ``seconds`` are the chosen method's on the experiment's split (the dev runs are not counted).
+
 **Resume.** An interrupted run leaves the languages it finished in ``results.json``; ``resume``
 keeps their cells (and its date) when the settings (all but the date and the engines' threads
 and batch sizes, which change speed, not labels) and the bundle's identity
@@ -66,6 +74,7 @@ from xner.runtime.evaluate import Evaluator
 from xner.runtime.experiment.config import (
     ALL_LANGUAGES,
     MODEL_TRANSFER,
+    ROUTED,
     ExperimentConfig,
     experiment_methods,
 )
@@ -85,7 +94,11 @@ from xner.runtime.pipelines import (
     TranslateTestResult,
     model_transfer,
 )
-from xner.runtime.pipelines.compose import prepare_translate_test, translate_test_results
+from xner.runtime.pipelines.compose import (
+    ENGLISH,
+    prepare_translate_test,
+    translate_test_results,
+)
 from xner.runtime.pipelines.stages import project
 
 __all__ = [
@@ -93,6 +106,7 @@ __all__ = [
     "CSV_COLUMNS",
     "MODEL_TRANSFER",
     "RESULT_FILES",
+    "ROUTED",
     "ExperimentCell",
     "ExperimentConfig",
     "ExperimentResult",
@@ -118,14 +132,16 @@ SPEED_KNOBS = ("intra_threads", "inter_threads", "max_batch_size", "max_batch_to
 @dataclass(frozen=True)
 class _Plan:
     """What was resolved before any work: the languages run, their gold files and NLLB codes
-    (None when only model transfer runs), and the ignored labels the tagger predicts (dropped
-    before projection)."""
+    (None when only model transfer runs), the ignored labels the tagger predicts (dropped
+    before projection) and, when the experiment routes, each language's file of the routing
+    split."""
 
     config: ExperimentConfig
     langs: tuple[str, ...]
     files: Mapping[str, Path]
     codes: Mapping[str, str | None]
     drop: frozenset[str] = frozenset()
+    route_files: Mapping[str, Path] = dataclasses.field(default_factory=dict)
 
 
 def run_experiment(
@@ -154,12 +170,13 @@ def run_experiment(
     malformed gold file, with its line).
     """
     files = config.gold_files()
+    routes = config.route_files(list(files))
     out = Path(out_dir)
     saved = _previous_run(out, force=force, resume=resume)
     loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
     options = options or EngineOptions()
     engines = Engines(loaded, options)  # each engine built once, on first use
-    plan = _plan(loaded, engines, config, files)
+    plan = _plan(loaded, engines, config, files, routes)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if saved is not None:
         created = str(saved["settings"].get("created", created))
@@ -177,12 +194,18 @@ def run_experiment(
     def grid() -> ExperimentResult:
         ordered = sorted(cells, key=lambda cell: order[cell.lang])  # stable: methods stay in order
         return ExperimentResult(
-            plan.langs, tuple(config.methods), tuple(ordered), settings, bundle_info
+            plan.langs, tuple(config.columns), tuple(ordered), settings, bundle_info
         )
 
     for lang in todo:
         gold = _read_gold(plan.files[lang], config.limit)
-        cells.extend(_run_language(engines, plan, lang, gold, progress))
+        found = _run_language(engines, plan, lang, gold, progress)
+        if config.route_by is not None:
+            trial = _read_gold(plan.route_files[lang], config.limit)
+            found.append(
+                _routed(found, _run_language(engines, plan, lang, trial, progress, config.route_by))
+            )
+        cells.extend(found)
         write_tables(grid(), paths, complete=lang == todo[-1])
     if not todo:  # a resumed run that had finished every language: its files again
         write_tables(grid(), paths, complete=True)
@@ -194,7 +217,11 @@ def run_experiment(
 
 
 def _plan(
-    bundle: Bundle, engines: Engines, config: ExperimentConfig, files: Mapping[str, Path]
+    bundle: Bundle,
+    engines: Engines,
+    config: ExperimentConfig,
+    files: Mapping[str, Path],
+    routes: Mapping[str, Path],
 ) -> _Plan:
     """The languages run: for translate-test, those the bundle's translator can translate."""
     names = list(files)
@@ -228,7 +255,12 @@ def _plan(
     bundle.require("tagger")
     drop = frozenset(config.ignore) & frozenset(engines.entity_types())  # not projected
     return _Plan(
-        config, tuple(names), {n: files[n] for n in names}, {n: codes[n] for n in names}, drop
+        config,
+        tuple(names),
+        {n: files[n] for n in names},
+        {n: codes[n] for n in names},
+        drop,
+        {n: routes[n] for n in names if n in routes},
     )
 
 
@@ -339,7 +371,7 @@ def _kept_cells(
     by_key = {(cell.lang, cell.method): cell for cell in found}
     kept: list[ExperimentCell] = []
     for lang in plan.langs:
-        mine = [by_key.get((lang, method)) for method in plan.config.methods]
+        mine = [by_key.get((lang, method)) for method in plan.config.columns]
         kept.extend(cell for cell in mine if cell is not None and None not in mine)
     return kept
 
@@ -374,22 +406,34 @@ class _Counter:
             self.failed += 1
             self.example = self.example or f"{gold.source}:{gold.line}: {result.error}"
 
-    def cell(self, lang: str, code: str | None, method: str, shared: float) -> ExperimentCell:
+    def cell(
+        self, lang: str, code: str | None, method: str, shared: float, split: str | None = None
+    ) -> ExperimentCell:
         result = self.evaluator.result()
         cell = ExperimentCell(
             lang, code, method, result, shared + self.seconds, shared, self.failed, self.truncated
         )
-        _log_cell(cell, self.example)
+        _log_cell(cell, self.example, split)
         return cell
 
 
 def _run_language(
-    engines: Engines, plan: _Plan, lang: str, gold: list[Sentence], progress: Progress | None
+    engines: Engines,
+    plan: _Plan,
+    lang: str,
+    gold: list[Sentence],
+    progress: Progress | None,
+    split: str | None = None,
 ) -> list[ExperimentCell]:
     """The cells of one language: translate-test's expensive stages once for every projection
-    method, then model transfer."""
+    method, then model transfer (``split``: the routing split ``gold`` comes from, named in the
+    log and the progress bar; None: the experiment's split)."""
     config = plan.config
-    wrap = progress or (lambda items, _description: items)
+    given = progress or (lambda items, _description: items)
+
+    def wrap(items: Iterable[Any], description: str) -> Iterable[Any]:
+        return given(items, description if split is None else f"{description} ({split})")
+
     cells: dict[str, ExperimentCell] = {}
     code = plan.codes[lang]
     if config.projections:
@@ -409,7 +453,7 @@ def _run_language(
                 counters[method].seconds += time.perf_counter() - tick
         shared = time.perf_counter() - started - sum(c.seconds for c in counters.values())
         for method, counter in counters.items():
-            cells[method] = counter.cell(lang, code, method, shared)
+            cells[method] = counter.cell(lang, code, method, shared, split)
     if MODEL_TRANSFER in config.methods:
         counter = _Counter(config.ignore)
         started = time.perf_counter()
@@ -417,8 +461,20 @@ def _run_language(
         for sentence, result in zip(gold, wrap(stream, f"{lang}: {MODEL_TRANSFER}"), strict=True):
             counter.add(result, sentence)
         counter.seconds = time.perf_counter() - started
-        cells[MODEL_TRANSFER] = counter.cell(lang, code, MODEL_TRANSFER, 0.0)
+        cells[MODEL_TRANSFER] = counter.cell(lang, code, MODEL_TRANSFER, 0.0, split)
     return [cells[method] for method in config.methods]
+
+
+def _routed(cells: list[ExperimentCell], trial: list[ExperimentCell]) -> ExperimentCell:
+    """The routed cell of a language: the cell (of ``cells``) of the method with the best F1 on
+    the routing split (``trial``, in the same method order; ties: the first method)."""
+    scores = {cell.method: cell.f1 for cell in trial}
+    best = max(scores, key=scores.__getitem__)  # the first of the best: ties go to the earlier
+    chosen = next(cell for cell in cells if cell.method == best)
+    logger.info(
+        "%s: routed to %s (F1 %.1f on the routing split)", chosen.lang, best, 100 * scores[best]
+    )
+    return dataclasses.replace(chosen, method=ROUTED, chosen=best, route_f1=scores)
 
 
 def _every_method(
@@ -437,19 +493,20 @@ def _every_method(
         for method, (base, options) in projections.items():
             tick = time.perf_counter()
             by_method[method] = translate_test_results(
-                chunk, project(records, base, options, engines)
+                chunk, project(records, base, options, engines, (ENGLISH, config.lang))
             )
             counters[method].seconds += time.perf_counter() - tick
         for k, sentence in enumerate(chunk):
             yield sentence, {method: results[k] for method, results in by_method.items()}
 
 
-def _log_cell(cell: ExperimentCell, example: str) -> None:
+def _log_cell(cell: ExperimentCell, example: str, split: str | None = None) -> None:
+    method = cell.method if split is None else f"{cell.method} ({split})"
     if cell.failed:
         logger.warning(
             "%s %s: %d sentences could not be labelled and count as all O, e.g. %s",
             cell.lang,
-            cell.method,
+            method,
             cell.failed,
             example,
         )
@@ -457,7 +514,7 @@ def _log_cell(cell: ExperimentCell, example: str) -> None:
     logger.info(
         "%s %s: F1 %.1f (P %.1f, R %.1f) on %d sentences in %.1f s",
         cell.lang,
-        cell.method,
+        method,
         100 * s.f1,
         100 * s.precision,
         100 * s.recall,

@@ -7,7 +7,8 @@ path (written atomically), ``"-"`` (standard output) or an open text stream.
 Formats and the extensions that select them when ``fmt`` is not given:
 
 - ``conll`` (``.conll .tsv .iob .bio``): see :func:`read_conll`.
-- ``jsonl`` (``.jsonl .json``): one JSON object per line, see :func:`read_jsonl`.
+- ``jsonl`` (``.jsonl .json``): one JSON object per line, see :func:`read_jsonl`; projected
+  sentences also list their spans with a confidence (:func:`jsonl_line`).
 - ``text`` (``.txt``): one sentence per line, see :func:`read_text`.
 
 More formats are added with the :func:`register_reader` / :func:`register_writer` decorators.
@@ -451,12 +452,27 @@ def write_jsonl(
     """
     written = 0
     for sentence in sentences:
-        record: dict[str, list[str]] = {tokens_key: sentence.tokens}
-        if sentence.tags is not None:
-            record[tags_key] = sentence.tags
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        stream.write(jsonl_line(sentence, tokens_key=tokens_key, tags_key=tags_key))
         written += 1
     return written
+
+
+def jsonl_line(
+    sentence: Sentence,
+    spans: Sequence[dict[str, Any]] | None = None,
+    *,
+    tokens_key: str = "tokens",
+    tags_key: str = "tags",
+) -> str:
+    """One line of :func:`write_jsonl` (with its newline); ``spans``: the sentence's entities as
+    ``{"start", "end", "label", "confidence"}`` records, written under ``"spans"`` after the
+    tags (None: no ``spans`` key). Readers ignore the key."""
+    record: dict[str, Any] = {tokens_key: sentence.tokens}
+    if sentence.tags is not None:
+        record[tags_key] = sentence.tags
+    if spans is not None:
+        record["spans"] = list(spans)
+    return json.dumps(record, ensure_ascii=False) + "\n"
 
 
 # --- plain text ------------------------------------------------------------------------------

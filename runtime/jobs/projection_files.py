@@ -29,9 +29,13 @@ from xner.runtime.jobs.runner import FileJob, JobInput, Progress, run_job
 from xner.runtime.jobs.sentence_files import sentence_formats, write_labelled
 from xner.runtime.jobs.summary import RunSummary
 from xner.runtime.pipelines.configs import positive
-from xner.runtime.pipelines.results import span_records
+from xner.runtime.pipelines.results import (
+    confidence_records,
+    projected_records,
+    span_records,
+)
 from xner.runtime.pipelines.stages import guarded
-from xner.runtime.projection import ProjectionItem, project_batch
+from xner.runtime.projection import Projected, ProjectionItem, project_results
 from xner.runtime.projection.registry import resolve_method
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
 
@@ -136,7 +140,9 @@ class ProjectionInput:
 
 @dataclass(frozen=True)
 class ProjectedPair:
-    """A sentence pair and the target's projected labels (a runner result)."""
+    """A sentence pair and the target's projected labels (a runner result); ``confidences``
+    and ``origins``: per span, as the projection method gave them
+    (:class:`~xner.runtime.projection.result.Projected`; JSONL output lists them)."""
 
     input: ProjectionInput
     spans: list[Span]
@@ -144,11 +150,17 @@ class ProjectedPair:
     truncated: bool = False
     lost: int = 0
     source_spans: list[Span] = field(default_factory=list)
+    confidences: list[float] | None = None
+    origins: list[int | None] | None = None
 
     @property
     def source_entities(self) -> int:
         """The source entities that were projected."""
         return len(self.source_spans)
+
+    def scored_spans(self) -> list[dict[str, Any]] | None:
+        """The projected spans with their confidence (None: the method gives none)."""
+        return confidence_records(self.spans, self.confidences)
 
     def output(self) -> Sentence:
         """The target words with their tags (all ``O`` on error)."""
@@ -166,7 +178,14 @@ class ProjectedPair:
             "source_entities": span_records(self.source_spans, src.tokens),
             "tokens": tgt.tokens,
             "alignment": self.input.links.pairs.tolist(),
-            "entities": span_records(self.spans, tgt.tokens),
+            "entities": projected_records(
+                self.spans,
+                tgt.tokens,
+                self.confidences,
+                self.origins,
+                self.source_spans,
+                self.input.links.pairs,
+            ),
             "error": self.error,
         }
 
@@ -248,17 +267,27 @@ def _projected_chunk(
     errors: dict[int, str] = {}
     projected = guarded(
         "projection",
-        lambda batch: project_batch(batch, config.method, config.options),
+        lambda batch: project_results(batch, config.method, config.options),
         items,
         errors,
         ValueError,
     )
     for k, pair in enumerate(chunk):
-        spans = projected.get(k, [])
+        result = projected.get(k, _NOTHING)
         stats.sentences += 1
         stats.source_entities += len(sources[k])
-        stats.projected_entities += len(spans)
-        yield ProjectedPair(pair, spans, errors.get(k), source_spans=sources[k])
+        stats.projected_entities += len(result.spans)
+        yield ProjectedPair(
+            pair,
+            result.spans,
+            errors.get(k),
+            source_spans=sources[k],
+            confidences=result.confidences if result.spans else [],
+            origins=result.origins if result.spans else [],
+        )
+
+
+_NOTHING = Projected([])
 
 
 def projected_sentences(

@@ -396,6 +396,7 @@ def _output(job: FileJob[I, R], result: R, summary: RunSummary) -> tuple[str | N
         logger.warning("%s (left out)", message)
         return None, "skipped"
     summary.source_entities += result.source_entities
+    summary.count_markers(result)
     if result.lost:
         summary.incomplete += 1
         if job.drop_incomplete:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from xner.runtime.data import Sentence
 from xner.runtime.errors import ConfigError
-from xner.runtime.files.formats import read_sentences, resolve_format
+from xner.runtime.files.formats import jsonl_line, read_sentences, resolve_format
 from xner.runtime.jobs.file_config import FileJobConfig
 from xner.runtime.jobs.runner import Written, render
 
-__all__ = ["SentenceFormats", "sentence_formats", "write_labelled"]
+__all__ = ["HasScoredSpans", "SentenceFormats", "sentence_formats", "write_labelled"]
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,27 @@ class HasOutput(Protocol):
     def output(self) -> Sentence | None: ...
 
 
+@runtime_checkable
+class HasScoredSpans(Protocol):
+    """A result whose spans carry confidences (the projection pipelines' results)."""
+
+    def scored_spans(self) -> list[dict[str, Any]] | None:
+        """``[{"start", "end", "label", "confidence"}]``, or None when there are none."""
+        ...
+
+
 def write_labelled(result: HasOutput, fmt: str) -> Written:
     """The runner's writer for results with an output sentence: ``result.output()`` in ``fmt``;
-    an empty sentence in CoNLL (which cannot hold it) is counted, not written."""
+    an empty sentence in CoNLL (which cannot hold it) is counted, not written. In JSONL, a
+    result with scored spans (:class:`HasScoredSpans`) lists them under ``"spans"`` with their
+    confidence (CoNLL has no place for them)."""
     sentence = result.output()
     if sentence is None:
         return Written()
     if result.error is None and not sentence.tokens and fmt == "conll":
         return Written(empty=True)
+    if fmt == "jsonl" and isinstance(result, HasScoredSpans):
+        spans = result.scored_spans()
+        if spans is not None:
+            return Written(jsonl_line(sentence, spans))
     return render(sentence, fmt)

@@ -24,6 +24,8 @@ _COUNTERS = (
     "incomplete",
     "dropped",
     "truncated",
+    "marked",
+    "markers_kept",
 )
 
 
@@ -40,7 +42,10 @@ class RunSummary:
     translate-test, gold labels in translate-train; 0 for model transfer); ``entities``:
     entities in the output; ``incomplete``: translate-train projections that lost an entity,
     ``dropped`` of them left out (``drop_incomplete``); ``truncated``: translations that reached
-    the translator's decoding limit (flagged in the explain records). ``problems``: the first
+    the translator's decoding limit (flagged in the explain records); ``marked``: translate-train
+    sentences translated with markers (``--method markers``: the sentences with entities),
+    ``markers_kept`` of them kept all their markers (the others were projected by the fallback
+    method; :meth:`count_markers`). ``problems``: the first
     ``FILE:LINE: problem`` messages. ``evaluation``: scores against the gold labels, when asked.
     ``resumed``: sentences the interrupted run had done; ``processed`` and ``seconds``: what
     this run did and how long it took.
@@ -60,6 +65,8 @@ class RunSummary:
     incomplete: int = 0
     dropped: int = 0
     truncated: int = 0
+    marked: int = 0
+    markers_kept: int = 0
     problems: list[str] = field(default_factory=list)
     evaluation: EvaluationResult | None = None
     resumed: int = 0
@@ -75,6 +82,14 @@ class RunSummary:
         """Record a failed sentence's message (the first :data:`MAX_PROBLEMS` are kept)."""
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(message)
+
+    def count_markers(self, result: object) -> None:
+        """Count a labelled sentence's markers: a result may say whether its translation kept
+        all its markers (``markers_kept``: True or False; None or absent: it was not marked)."""
+        kept = getattr(result, "markers_kept", None)
+        if kept is not None:
+            self.marked += 1
+            self.markers_kept += int(bool(kept))
 
     def state(self, evaluation: EvaluationResult | None) -> dict[str, Any]:
         """The JSON-ready counters a checkpoint records (with ``evaluation`` so far)."""
@@ -116,6 +131,8 @@ class RunSummary:
             )
         elif self.entities:
             lines.append(f"  entities: {self.entities} in the output")
+        if self.marked:
+            lines.append(f"  markers kept: {self.markers_kept} of {self.marked} sentences")
         if self.incomplete:
             lines.append(
                 f"  incomplete projections (an entity lost): {self.incomplete}, "

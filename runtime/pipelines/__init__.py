@@ -38,6 +38,7 @@ from xner.runtime.pipelines.configs import (
     TranslateTestConfig,
     TranslateTrainConfig,
 )
+from xner.runtime.pipelines.markers import MarkersOptions  # registers --method markers
 from xner.runtime.pipelines.results import (
     LabelledResult,
     TranslateTestResult,
@@ -48,6 +49,7 @@ __all__ = [
     "ENGLISH",
     "Engines",
     "LabelledResult",
+    "MarkersOptions",
     "ModelTransferConfig",
     "TranslateTestConfig",
     "TranslateTestResult",

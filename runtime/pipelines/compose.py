@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from xner.runtime.pipelines.configs import (
 from xner.runtime.pipelines.records import Record, by_sentence, plan, sentence_error
 from xner.runtime.pipelines.results import TranslateTestResult, TranslateTrainResult
 from xner.runtime.pipelines.segments import join_segments, segment_ranges
+from xner.runtime.projection.registry import method_info
 from xner.runtime.projection.result import Match
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
 
@@ -131,7 +132,16 @@ def translate_test(
     def stream() -> Iterator[TranslateTestResult]:
         for first, chunk in _chunks(stages.as_sentences(sentences), config.chunk_size):
             records = prepare_translate_test(ready, chunk, config)
-            records = stages.project(records, config.method, config.options, ready)
+            pair = (ENGLISH, config.lang)
+            records = stages.project(
+                records,
+                config.method,
+                config.options,
+                ready,
+                pair,
+                min_confidence=config.min_confidence,
+                drop=config.drop,
+            )
             yield from translate_test_results(chunk, records, first)
 
     return stream()
@@ -180,6 +190,8 @@ def _translate_test_result(
         segments=len(mine),
         error=error,
         input=sentence,
+        confidences=[] if error else joined.confidences,
+        origins=[] if error else joined.origins,
     )
 
 
@@ -264,18 +276,35 @@ def translate_train(
     config.check(ready)
     for code in (config.src_lang, config.tgt_lang):
         ready.translator.language(code)  # an unsupported language fails now
+    info = method_info(config.method)
+    # a method that translates the sentences itself (markers) is a step: records in and out
+    translating = cast(Callable[..., list[Record]], info.fn) if info.translates else None
 
     def stream() -> Iterator[TranslateTrainResult]:
         for first, chunk in _chunks(sentences, config.chunk_size):
             entities = [_gold_spans(sentence) for sentence in chunk]  # no segment cuts one
             gold = [[s for s in spans if s.label not in config.drop] for spans in entities]
             records = plan(chunk, segment_ranges(chunk, entities), spans=gold)
+            if translating is not None:
+                records = translating(records, config.options, ready, config)
+                records = stages.keep_confident(records, config.method, config.min_confidence)
+                yield from translate_train_results(chunk, records, first)
+                continue
             records = stages.translate(
                 records, ready, config.src_lang, config.tgt_lang, config.beam_size
             )
             records = stages.tokenize(records)
             records = stages.align(records, ready, config.align_method)
-            records = stages.project(records, config.method, config.options, ready)
+            pair = (config.src_lang, config.tgt_lang)
+            records = stages.project(
+                records,
+                config.method,
+                config.options,
+                ready,
+                pair,
+                min_confidence=config.min_confidence,
+                drop=config.drop,
+            )
             yield from translate_train_results(chunk, records, first)
 
     return stream()
@@ -318,7 +347,16 @@ def _translate_train_result(
         segments=len(mine),
         error=error,
         input=sentence,
+        confidences=[] if error else joined.confidences,
+        origins=[] if error else joined.origins,
+        markers_kept=_markers_kept(mine),
     )
+
+
+def _markers_kept(records: Sequence[Record]) -> bool | None:
+    """Whether a sentence kept all its markers (None: it was not marked)."""
+    marked = [record.markers for record in records if record.markers is not None]
+    return all(marked) if marked else None
 
 
 def _gold_spans(sentence: Sentence) -> list[Span]:

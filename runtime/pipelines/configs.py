@@ -35,6 +35,7 @@ __all__ = [
     "TranslateTestConfig",
     "TranslateTrainConfig",
     "checked_labels",
+    "confidence_threshold",
     "positive",
 ]
 
@@ -59,6 +60,18 @@ def checked_labels(labels: Collection[str], known: Collection[str], what: str) -
             raise unknown_choice(what, label, known)
 
 
+def confidence_threshold(value: Any) -> float:
+    """``value`` as a float when it is a number in [0, 1] (not a bool), else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"min_confidence must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _threshold(value: float) -> dict[str, float]:
+    """``min_confidence`` for a fingerprint: left out at 0 (a run without it is unchanged)."""
+    return {"min_confidence": value} if value > 0 else {}
+
+
 def _set(config: Any, **values: Any) -> None:
     for name, value in values.items():
         object.__setattr__(config, name, value)
@@ -81,7 +94,9 @@ class TranslateTestConfig:
     (kept as the dataclass). ``drop``: entity types predicted on the English side that are not
     projected. ``beam_size``: translation beam (None: the translator's). ``align_method``:
     ``itermax``, ``argmax``, ``match`` or ``softmax`` (None: the aligner's). ``chunk_size``:
-    sentences per batched engine call.
+    sentences per batched engine call. ``min_confidence``: projected spans whose confidence
+    (in [0, 1], see :class:`~xner.runtime.projection.result.Projected`) is below it are
+    dropped (0, the default, keeps them all).
     """
 
     lang: str
@@ -91,21 +106,25 @@ class TranslateTestConfig:
     beam_size: int | None = None
     align_method: str | None = None
     chunk_size: int = 256
+    min_confidence: float = 0.0
 
     engines: ClassVar[tuple[str, ...]] = ("translator", "tagger", "aligner")
     """The engines the pipeline runs (a method may ask for more: :attr:`needs`)."""
 
     def __post_init__(self) -> None:
         method, options = resolve_method(self.method, self.options)
+        if method_info(method).translates:  # markers: it needs the labelled source
+            raise ConfigError(f"projection method {method!r} works in translate-train only")
         _set(self, method=method, options=options, drop=frozenset(split_names(self.drop)))
         _set(self, chunk_size=positive("chunk_size", self.chunk_size))
+        _set(self, min_confidence=confidence_threshold(self.min_confidence))
         _engine_settings(self.beam_size, self.align_method)
         _set(self, lang=resolve_language(self.lang))
 
     @property
     def needs(self) -> tuple[str, ...]:
         """Every engine this run uses: the pipeline's and the projection method's."""
-        return _needs(self.engines, self.method)
+        return _needs(self.engines, self.method, self.options)
 
     def canonical(self) -> dict[str, Any]:
         """The settings that decide the labels (the config's part of the resume fingerprint)."""
@@ -114,6 +133,7 @@ class TranslateTestConfig:
             "method": self.method,
             "options": dataclasses.asdict(self.options),
             "drop": sorted(self.drop),
+            **_threshold(self.min_confidence),
         }
 
     def engine_fingerprint(self, engines: Engines) -> dict[str, Any]:
@@ -134,8 +154,9 @@ class TranslateTrainConfig:
     """Translate-train settings: carry labelled sentences from ``src_lang`` into ``tgt_lang``.
 
     ``drop``: entity types not carried over (any label: not checked against a model).
-    ``drop_incomplete``: the file job leaves out sentences whose projection lost an entity. The
-    other fields are those of :class:`TranslateTestConfig`.
+    ``drop_incomplete``: the file job leaves out sentences whose projection lost an entity (an
+    entity whose span fell below ``min_confidence`` counts as lost). The other fields are those
+    of :class:`TranslateTestConfig`.
     """
 
     src_lang: str
@@ -147,6 +168,7 @@ class TranslateTrainConfig:
     beam_size: int | None = None
     align_method: str | None = None
     chunk_size: int = 256
+    min_confidence: float = 0.0
 
     engines: ClassVar[tuple[str, ...]] = ("translator", "aligner")
     """The engines the pipeline runs (a method may ask for more: :attr:`needs`)."""
@@ -156,6 +178,7 @@ class TranslateTrainConfig:
         _set(self, method=method, options=options, drop=frozenset(split_names(self.drop)))
         _set(self, drop_incomplete=bool(self.drop_incomplete))
         _set(self, chunk_size=positive("chunk_size", self.chunk_size))
+        _set(self, min_confidence=confidence_threshold(self.min_confidence))
         _engine_settings(self.beam_size, self.align_method)
         _set(self, src_lang=resolve_language(self.src_lang))
         _set(self, tgt_lang=resolve_language(self.tgt_lang))
@@ -163,7 +186,7 @@ class TranslateTrainConfig:
     @property
     def needs(self) -> tuple[str, ...]:
         """Every engine this run uses: the pipeline's and the projection method's."""
-        return _needs(self.engines, self.method)
+        return _needs(self.engines, self.method, self.options)
 
     def canonical(self) -> dict[str, Any]:
         """The settings that decide the output (the config's part of the resume fingerprint)."""
@@ -174,6 +197,7 @@ class TranslateTrainConfig:
             "options": dataclasses.asdict(self.options),
             "drop": sorted(self.drop),
             "drop_incomplete": self.drop_incomplete,
+            **_threshold(self.min_confidence),
         }
 
     def engine_fingerprint(self, engines: Engines) -> dict[str, Any]:
@@ -230,6 +254,6 @@ PipelineConfig = TranslateTestConfig | TranslateTrainConfig | ModelTransferConfi
 """Any pipeline's config."""
 
 
-def _needs(engines: tuple[str, ...], method: str) -> tuple[str, ...]:
-    extra = [name for name in method_info(method).needs if name not in engines]
+def _needs(engines: tuple[str, ...], method: str, options: Any) -> tuple[str, ...]:
+    extra = [name for name in method_info(method).needed(options) if name not in engines]
     return (*engines, *extra)

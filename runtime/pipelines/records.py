@@ -35,7 +35,9 @@ class Record:
     words), ``spans`` (the entities on the :attr:`source_words` side: the tagger's, minus the
     dropped labels, or the gold ones), ``links`` (``(source word, target word)``, None when not
     aligned), ``projected`` (the spans given to the :attr:`target_words` side) and ``error``
-    (why the record failed, e.g. ``"alignment failed: ..."``).
+    (why the record failed, e.g. ``"alignment failed: ..."``). ``markers``: with a method that
+    translates marked sentences (:mod:`~xner.runtime.pipelines.markers`), whether the record's
+    sentence kept all its markers (False: it fell back to the alignment); None otherwise.
     """
 
     sentence: int
@@ -48,6 +50,7 @@ class Record:
     links: np.ndarray | None = None
     projected: Projected | None = None
     error: str | None = None
+    markers: bool | None = None
 
     @property
     def end(self) -> int:

@@ -14,7 +14,14 @@ import numpy as np
 from xner.runtime.data import Sentence, Span
 from xner.runtime.projection import Match
 
-__all__ = ["LabelledResult", "TranslateTestResult", "TranslateTrainResult"]
+__all__ = [
+    "LabelledResult",
+    "TranslateTestResult",
+    "TranslateTrainResult",
+    "confidence_records",
+    "projected_records",
+    "span_records",
+]
 
 
 class LabelledResult(Protocol):
@@ -100,6 +107,58 @@ def match_records(
     ]
 
 
+def confidence_records(
+    spans: list[Span], confidences: list[float] | None
+) -> list[dict[str, Any]] | None:
+    """``[{"start", "end", "label", "confidence"}]``: the spans of an output sentence with their
+    confidence (rounded to 6 decimals); None when the method gave no confidences."""
+    if confidences is None:
+        return None
+    return [
+        {"start": s.start, "end": s.end, "label": s.label, "confidence": round(c, 6)}
+        for s, c in zip(spans, confidences, strict=True)
+    ]
+
+
+def projected_records(
+    spans: list[Span],
+    tokens: list[str],
+    confidences: list[float] | None,
+    origins: list[int | None] | None,
+    source_spans: list[Span],
+    alignment: np.ndarray | None,
+) -> list[dict[str, Any]]:
+    """The projected spans as review records: :func:`span_records` plus, when the method gave
+    confidences, each span's ``confidence``, the source entity it came from (``entity``: its
+    number in source order, and ``entity_span``; None when no single entity gave it) and
+    ``links``: the ``[source word, target word]`` links between that entity's words and the
+    span's words, from which the confidence can be recomputed by hand (``ngram`` with alignment
+    scores: ``min(1, 2 * len(links) / (entity length + span length))``; ``heuristic``: distinct
+    source words among the links / entity length)."""
+    records = span_records(spans, tokens)
+    if confidences is None:
+        return records
+    ordered = sorted(source_spans)
+    pairs = np.zeros((0, 2), dtype=np.int64) if alignment is None else np.unique(alignment, axis=0)
+    for k, (record, span) in enumerate(zip(records, spans, strict=True)):
+        origin = None if origins is None else origins[k]
+        record["confidence"] = round(confidences[k], 6)
+        record["entity"] = origin
+        if origin is None:
+            record["entity_span"] = record["links"] = None
+            continue
+        entity = ordered[origin]
+        inside = (
+            (pairs[:, 0] >= entity.start)
+            & (pairs[:, 0] < entity.end)
+            & (pairs[:, 1] >= span.start)
+            & (pairs[:, 1] < span.end)
+        )
+        record["entity_span"] = [entity.start, entity.end]
+        record["links"] = pairs[inside].tolist()
+    return records
+
+
 def _pairs(alignment: np.ndarray | None) -> list[list[int]] | None:
     return None if alignment is None else alignment.tolist()
 
@@ -121,7 +180,11 @@ class TranslateTestResult:
     processed in (1: whole; 0: no words; see :mod:`~xner.runtime.pipelines.segments`); the other
     fields cover the whole sentence either way. ``error``: why this sentence could not be
     labelled (an empty translation, an engine failure), else None. ``input``: the sentence as
-    read (not compared, not shown).
+    read (not compared, not shown). ``confidences`` and ``origins``: per span of ``spans``, its
+    confidence in [0, 1] and the number of the English entity it came from (source order; None
+    for a span no single entity gave), as the projection method gave them
+    (:class:`~xner.runtime.projection.result.Projected`); None when it gave none, and for
+    model transfer.
     """
 
     index: int
@@ -139,6 +202,8 @@ class TranslateTestResult:
     segments: int = 1
     error: str | None = None
     input: Sentence | None = field(default=None, compare=False, repr=False)
+    confidences: list[float] | None = None
+    origins: list[int | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -159,6 +224,11 @@ class TranslateTestResult:
         """The sentence to write: the original words with their tags (all ``O`` on error)."""
         return Sentence(list(self.tokens), list(self.tags), self.line, self.source)
 
+    def scored_spans(self) -> list[dict[str, Any]] | None:
+        """The output's spans with their confidence (:func:`confidence_records`), None when
+        there are none to give (model transfer, a method without confidences)."""
+        return confidence_records(self.spans, self.confidences)
+
     def explain(self) -> dict[str, Any]:
         """A JSON-ready record of every step, for a person to review or correct."""
         return {
@@ -173,7 +243,14 @@ class TranslateTestResult:
             "english_entities": span_records(self.english_spans, self.english_tokens),
             "alignment": _pairs(self.alignment),
             "matches": match_records(self.matches, self.english_spans, self.tokens),
-            "entities": span_records(self.spans, self.tokens),
+            "entities": projected_records(
+                self.spans,
+                self.tokens,
+                self.confidences,
+                self.origins,
+                self.english_spans,
+                self.alignment,
+            ),
             "tags": self.tags,
             "error": self.error,
         }
@@ -192,6 +269,10 @@ class TranslateTrainResult:
     got no span in the translation. ``segments``: as in :class:`TranslateTestResult` (the
     translation is the segments' translations joined by spaces). ``error``: why the sentence
     could not be carried over. ``input``: the sentence as read (not compared, not shown).
+    ``confidences`` and ``origins``: as in :class:`TranslateTestResult` (the origin numbers the
+    source entities). ``markers_kept``: with a marker method (``markers``), whether the
+    translation kept all the sentence's markers (False: projected by the fallback method); None
+    when the sentence was not marked.
     """
 
     index: int
@@ -210,6 +291,9 @@ class TranslateTrainResult:
     segments: int = 1
     error: str | None = None
     input: Sentence | None = field(default=None, compare=False, repr=False)
+    confidences: list[float] | None = None
+    origins: list[int | None] | None = None
+    markers_kept: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -232,6 +316,11 @@ class TranslateTrainResult:
             return None
         return Sentence(list(self.tokens), list(self.tags), self.line, self.source)
 
+    def scored_spans(self) -> list[dict[str, Any]] | None:
+        """The output's spans with their confidence (:func:`confidence_records`), None when
+        the method gave no confidences."""
+        return confidence_records(self.spans, self.confidences)
+
     def explain(self) -> dict[str, Any]:
         """A JSON-ready record of every step, for a person to review or correct."""
         return {
@@ -246,8 +335,16 @@ class TranslateTrainResult:
             "tokens": self.tokens,
             "alignment": _pairs(self.alignment),
             "matches": match_records(self.matches, self.source_spans, self.tokens),
-            "entities": span_records(self.spans, self.tokens),
+            "entities": projected_records(
+                self.spans,
+                self.tokens,
+                self.confidences,
+                self.origins,
+                self.source_spans,
+                self.alignment,
+            ),
             "tags": self.tags,
             "lost": self.lost,
             "error": self.error,
+            **({} if self.markers_kept is None else {"markers_kept": self.markers_kept}),
         }

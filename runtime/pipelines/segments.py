@@ -133,13 +133,17 @@ class Joined:
     ``source_spans``: the projection's source entities; ``links``: ``(source word, target
     word)`` links, None when no segment was aligned; ``spans``: the projected spans;
     ``matches``: the methods's matches, None when no segment has any. All count words from the
-    sentence's start on each side.
+    sentence's start on each side. ``confidences`` and ``origins``: per projected span, its
+    confidence and the number of its source entity in the whole sentence (None: some segment's
+    method gave none).
     """
 
     source_spans: list[Span]
     links: np.ndarray | None
     spans: list[Span]
     matches: list[Match] | None
+    confidences: list[float] | None = None
+    origins: list[int | None] | None = None
 
 
 def join_segments(records: Iterable[Record]) -> Joined:
@@ -150,10 +154,22 @@ def join_segments(records: Iterable[Record]) -> Joined:
     links: list[np.ndarray] = []
     projected: list[Span] = []
     matches: list[Match] | None = None
+    confidences: list[float] | None = []
+    origins: list[int | None] | None = []
     i = j = 0
     for record in records:
         if record.links is not None:
             links.append(np.asarray(record.links, dtype=np.int64).reshape(-1, 2) + [i, j])
+        if record.projected is not None and record.projected.spans:  # else nothing to add
+            given = record.projected
+            if confidences is not None and given.confidences is not None:
+                confidences += given.confidences
+            else:
+                confidences = None
+            if origins is not None and given.origins is not None:
+                origins += [None if o is None else o + len(sources) for o in given.origins]
+            else:
+                origins = None
         if record.projected is not None:
             found = record.projected.matches
             if found is not None:
@@ -165,7 +181,7 @@ def join_segments(records: Iterable[Record]) -> Joined:
         sources += [_shift(span, i) for span in record.spans]
         i, j = i + len(record.source_words), j + len(record.target_words)
     joined = np.concatenate(links) if links else None
-    return Joined(sources, joined, projected, matches)
+    return Joined(sources, joined, projected, matches, confidences, origins)
 
 
 def _shift(span: Span, offset: int) -> Span:

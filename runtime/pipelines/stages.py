@@ -34,6 +34,7 @@ from xner.runtime.languages import get_language
 from xner.runtime.pipelines.records import Record, live
 from xner.runtime.projection import ProjectionItem
 from xner.runtime.projection.registry import project_results
+from xner.runtime.projection.result import Projected
 from xner.runtime.tokenize import detokenize, word_tokenize
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "as_sentences",
     "guarded",
     "join_words",
+    "keep_confident",
     "project",
     "tag",
     "tokenize",
@@ -225,11 +227,23 @@ def align(records: Sequence[Record], engines: Engines, method: str | None = None
 
 
 def project(
-    records: Sequence[Record], method: str, options: Any, engines: Engines | None = None
+    records: Sequence[Record],
+    method: str,
+    options: Any,
+    engines: Engines | None = None,
+    languages: tuple[str, str] | None = None,
+    *,
+    min_confidence: float = 0.0,
+    drop: Collection[str] = (),
 ) -> list[Record]:
     """Project each live record's entities onto its target words through its links with the
     projection ``method`` (its options dataclass ``options``; ``engines`` for a method that
-    needs some). A record without entities or target words projects nothing."""
+    needs some; ``languages``: the ``(source, target)`` languages of the records' words, for a
+    method that asks a model about them). A record without entities or target words projects
+    nothing. ``min_confidence``: spans whose confidence is below it are dropped (0: none is;
+    a method that gives no confidences cannot be filtered: :class:`ConfigError`). ``drop``:
+    labels no projected span may carry (the pipeline's dropped entity types: the entities
+    already lack them, but a method may add spans of its own, as the ensemble's tagger votes)."""
     return _stage(
         records,
         "projection",
@@ -239,10 +253,40 @@ def project(
             NO_LINKS if record.links is None else record.links,
             len(record.target_words),
             record.target_words,
+            None,
+            record.source_words,
+            languages,
         ),
-        lambda record, projected: dataclasses.replace(record, projected=projected),
+        lambda record, projected: dataclasses.replace(
+            record, projected=_confident(projected.without(drop), method, min_confidence)
+        ),
         ValueError,
     )
+
+
+def keep_confident(records: Sequence[Record], method: str, min_confidence: float) -> list[Record]:
+    """The records with the projected spans whose confidence is below ``min_confidence``
+    dropped (0: unchanged), for a pipeline whose ``method`` projected them itself (markers);
+    :func:`project` does it as it projects."""
+    if min_confidence <= 0:
+        return list(records)
+    return [
+        record
+        if record.projected is None
+        else dataclasses.replace(
+            record, projected=_confident(record.projected, method, min_confidence)
+        )
+        for record in records
+    ]
+
+
+def _confident(projected: Projected, method: str, min_confidence: float) -> Projected:
+    """``projected`` without its spans below ``min_confidence``."""
+    if min_confidence > 0 and projected.spans and projected.confidences is None:
+        raise ConfigError(
+            f"projection method {method!r} gives no confidences: --min-confidence cannot apply"
+        )
+    return projected.above(min_confidence)
 
 
 def _one_line(error: BaseException) -> str:

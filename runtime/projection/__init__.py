@@ -31,6 +31,7 @@ that the command line offers them) registered with :func:`register_method`; see
 
 from __future__ import annotations
 
+from xner.runtime.projection.ensemble import EnsembleOptions
 from xner.runtime.projection.heuristic import HeuristicOptions
 from xner.runtime.projection.inputs import ProjectionBatch, ProjectionItem
 from xner.runtime.projection.ngram import (
@@ -61,6 +62,7 @@ from xner.runtime.projection.result import Match, Projected
 
 __all__ = [
     "EngineAccess",
+    "EnsembleOptions",
     "HeuristicOptions",
     "Match",
     "MethodInfo",

@@ -30,6 +30,12 @@ For every source entity (in source order):
 
    Runs of one entity never overlap one another, so each policy yields valid, sorted,
    non-overlapping spans.
+6. **Confidence** of each span: the share of its entity's words that have at least one link
+   to a word of the span (distinct entity words linked into the span / entity length), in
+   [0, 1]. A three-word entity whose first and last words are linked into the span scores 2/3,
+   however many links each word has and however long the span; a piece left by
+   ``"overwrite"`` counts only the links into that piece (a piece made of merged gap words
+   alone scores 0). The span's *origin* is its entity's number (source order).
 
 Where this differs from the released code (``generate_entity_candidates_from_alignments`` and
 ``merge_adjacent_candidates``): that code grows candidates link by link, extending *every*
@@ -49,6 +55,7 @@ operations over the sorted (entity, target word) pairs of all sentences; ``"firs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -57,7 +64,14 @@ from xner.runtime.projection.inputs import ProjectionBatch, ranges
 from xner.runtime.projection.registry import option, register_method
 from xner.runtime.projection.result import Projected
 
-__all__ = ["COLLISION_POLICIES", "KEEP_CHOICES", "HeuristicOptions", "entity_runs", "heuristic"]
+__all__ = [
+    "COLLISION_POLICIES",
+    "KEEP_CHOICES",
+    "HeuristicOptions",
+    "aligned_share",
+    "entity_runs",
+    "heuristic",
+]
 
 KEEP_CHOICES = ("all", "largest")
 COLLISION_POLICIES = ("overwrite", "first", "longer")
@@ -137,7 +151,42 @@ def heuristic(batch: ProjectionBatch, options: HeuristicOptions) -> list[Project
         else:  # "longer"
             order = np.lexsort((start, ent, -length))
         ent, start, end = _keep_free(ent, start, end, order, batch.positions)
-    return [Projected(spans) for spans in batch.spans(ent, start, end)]
+    spans = batch.span_list(ent, start, end)
+    shares = aligned_share(batch, ent, start, end).tolist()
+    origins = (ent - batch.entity_offsets[batch.entity_sentence[ent]]).tolist()
+    bounds = np.searchsorted(batch.entity_sentence[ent], np.arange(batch.size + 1)).tolist()
+    return [Projected(spans[a:b], None, shares[a:b], origins[a:b]) for a, b in pairwise(bounds)]
+
+
+def aligned_share(
+    batch: ProjectionBatch, ent: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """The confidence of each span ``[start, end)`` (positions) given to entity ``ent``: the
+    share of the entity's words that have at least one link to a word of the span.
+
+    The spans must not overlap (each target position belongs to at most one of them), as the
+    heuristic's final spans never do. Returns a float array in [0, 1], one per span.
+    """
+    if batch.word_links is None:
+        raise ValueError("the batch has no word links: build it with ProjectionBatch.build")
+    counts, links = batch.word_links
+    aligned = np.zeros(ent.size, dtype=np.int64)
+    if ent.size and links.size:
+        sentence = np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+        word, position = links[:, 0], links[:, 1] + batch.target_offsets[sentence]
+        length = end - start
+        owner = np.full(batch.positions, -1, dtype=np.int64)  # the span holding each position
+        owner[ranges(start, length)] = np.repeat(np.arange(ent.size, dtype=np.int64), length)
+        span = owner[position]
+        entity = ent[np.maximum(span, 0)]
+        inside = (
+            (span >= 0) & (word >= batch.entity_starts[entity]) & (word < batch.entity_ends[entity])
+        )
+        width = int(batch.entity_ends.max()) + 1
+        distinct = np.unique(span[inside] * width + word[inside])  # (span, entity word) pairs
+        aligned = np.bincount(distinct // width, minlength=ent.size)
+    share: np.ndarray = aligned / batch.entity_lengths[ent]
+    return share
 
 
 def _overwrite(

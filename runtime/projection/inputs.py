@@ -16,8 +16,9 @@ layer (``check_alignment``) and the CLI turn such problems into ``FILE:LINE: pro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, pairwise, repeat
 from operator import attrgetter, is_
 from typing import Any, NamedTuple
@@ -36,7 +37,7 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 class ProjectionItem(NamedTuple):
-    """One sentence pair to project (any tuple of 3 to 5 of these fields will do).
+    """One sentence pair to project (any tuple of 3 to 7 of these fields will do).
 
     ``spans``: source entities (:class:`~xner.runtime.data.Span`, ``[start, end)`` over source
     words). ``alignment``: ``(source word, target word)`` links, as an :class:`Alignment` (all
@@ -44,6 +45,9 @@ class ProjectionItem(NamedTuple):
     an ``(n, 2)`` integer array or pairs; a repeated link counts once. ``target_length``: number
     of target words. ``target_tokens``: the target words, when known. ``candidates``: target
     spans (``Span``, ``(start, end)`` or an ``(n, 2)`` array) to match against, or None.
+    ``source_tokens``: the source words, when known. ``languages``: the ``(source, target)``
+    languages of the pair (NLLB codes), when known. Methods that read the words or ask a model
+    about them need these (the ``nmt`` score of ``ngram``); the others ignore them.
     """
 
     spans: Iterable[Span]
@@ -51,6 +55,8 @@ class ProjectionItem(NamedTuple):
     target_length: int
     target_tokens: Sequence[str] | None = None
     candidates: Iterable[CandidateLike] | np.ndarray | None = None
+    source_tokens: Sequence[str] | None = None
+    languages: tuple[str, str] | None = None
 
 
 @dataclass
@@ -66,7 +72,10 @@ class ProjectionBatch:
     (nested or overlapping entities each count the links of their own words).
     ``target_tokens``: each sentence's target words or None. ``candidates``: the given target
     candidates as sorted distinct ``(start, end)`` position arrays, or None when no sentence
-    gave any; ``given`` marks the sentences that gave candidates.
+    gave any; ``given`` marks the sentences that gave candidates. ``source_tokens`` and
+    ``languages``: each sentence's, as given (None: unknown). ``word_links``: the links as given,
+    ``(links per sentence, (n, 2) (source word, target word) array)`` (a repeated link may
+    appear twice), for methods that need the source word of each link.
     """
 
     target_lengths: np.ndarray
@@ -82,11 +91,14 @@ class ProjectionBatch:
     target_tokens: list[Sequence[str] | None]
     candidates: tuple[np.ndarray, np.ndarray] | None = None
     given: np.ndarray | None = None
+    source_tokens: list[Sequence[str] | None] = field(default_factory=list)
+    languages: list[tuple[str, str] | None] = field(default_factory=list)
+    word_links: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def build(cls, items: Iterable[ProjectionItem | Sequence[Any]]) -> ProjectionBatch:
         """Check and concatenate ``items`` (see :class:`ProjectionItem`)."""
-        spans, alignments, lengths, tokens, candidates = _columns(list(items))
+        spans, alignments, lengths, tokens, candidates, sources, languages = _columns(list(items))
         size = len(lengths)
         target_lengths = _target_lengths(lengths)
         offsets = np.zeros(size + 1, dtype=np.int64)
@@ -98,9 +110,8 @@ class ProjectionBatch:
             cands = _candidates(candidates, target_lengths, offsets)
         entity_sentence, starts, ends, labels = _entities(spans)
         entity_offsets = np.searchsorted(entity_sentence, np.arange(size + 1))
-        ent, pos, cnt = _entity_links(
-            _links(alignments, target_lengths), offsets, entity_sentence, starts, ends
-        )
+        word_links = _links(alignments, target_lengths)
+        ent, pos, cnt = _entity_links(word_links, offsets, entity_sentence, starts, ends)
         return cls(
             target_lengths=target_lengths,
             target_offsets=offsets,
@@ -115,6 +126,9 @@ class ProjectionBatch:
             target_tokens=tokens,
             candidates=cands,
             given=given,
+            source_tokens=sources,
+            languages=languages,
+            word_links=word_links,
         )
 
     @property
@@ -132,6 +146,19 @@ class ProjectionBatch:
         """Number of words of each entity, ``(E,)`` int64."""
         lengths: np.ndarray = self.entity_ends - self.entity_starts
         return lengths
+
+    def with_candidates(
+        self, candidates: Sequence[Iterable[CandidateLike] | np.ndarray | None]
+    ) -> ProjectionBatch:
+        """This batch with other candidates (one list, or None, per sentence, as in
+        :class:`ProjectionItem`), checked the same way."""
+        if len(candidates) != self.size:
+            raise ValueError(f"{len(candidates)} candidate lists for {self.size} sentences")
+        given, cands = None, None
+        if not _all_none(list(candidates)):
+            given = np.array([c is not None for c in candidates], dtype=bool)
+            cands = _candidates(list(candidates), self.target_lengths, self.target_offsets)
+        return dataclasses.replace(self, candidates=cands, given=given)
 
     def spans(self, entity: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[list[Span]]:
         """Target spans ``[start, end)`` (positions, sorted) labelled as ``entity``, by sentence."""
@@ -168,16 +195,17 @@ def _problem(index: int, size: int, message: str) -> ValueError:
 
 
 def _columns(items: list[Any]) -> tuple[list[Any], ...]:
-    """The five fields of :class:`ProjectionItem` as columns (missing trailing fields: None)."""
+    """The seven fields of :class:`ProjectionItem` as columns (missing trailing fields: None)."""
+    width = len(ProjectionItem._fields)
     if not items:
-        return [], [], [], [], []
+        return tuple([] for _ in range(width))
     sizes = set(map(len, items))
-    if not sizes <= {3, 4, 5}:
+    if not sizes <= set(range(3, width + 1)):
         raise ValueError("a projection item holds spans, alignment, target_length[, ...]")
     if len(sizes) > 1:
-        items = [(*item, *(None,) * (5 - len(item))) for item in items]
+        items = [(*item, *(None,) * (width - len(item))) for item in items]
     columns = list(map(list, zip(*items, strict=True)))
-    return (*columns, *([None] * len(items) for _ in range(5 - len(columns))))
+    return (*columns, *([None] * len(items) for _ in range(width - len(columns))))
 
 
 def _target_lengths(values: list[Any]) -> np.ndarray:

@@ -14,7 +14,8 @@ fills ``Projected.matches``; callers read :attr:`MethodInfo.pairs_entities` inst
 method's name. A method that needs engines names them (``needs=("translator",)``): it is called
 as ``fn(batch, options, engines)`` with an object whose ``.translator``, ``.tagger`` and
 ``.aligner`` attributes are the engines (xner's :class:`~xner.runtime.engines.engine_set.Engines`),
-and pipelines read :attr:`MethodInfo.needs` to know which engines to load.
+and pipelines read :meth:`MethodInfo.needed` to know which engines to load (``needs`` may
+also be a function of the options).
 
 Options dataclasses declare their fields with :func:`option`, which carries the help text (and
 the flag) of the command-line option generated from the field, so that a method's knobs are
@@ -142,6 +143,14 @@ class MethodInfo:
     ``needs``: the engines its function takes (a subset of ``translator``, ``tagger``,
     ``aligner``; empty for methods that work from the alignment alone). ``pairs_entities``:
     whether it pairs each source entity with a span (its results carry ``matches``).
+    ``labels_alone``: whether it may label target words of a sentence without source entities
+    (an ensemble with a tagger on the target): it is then called for every sentence with
+    target words. ``needs_for``: for a method whose engines depend on its options (``ngram``
+    needs the tagger only for NER scores), the function ``options -> engine names`` it was
+    registered with (``needs`` is then empty): read :meth:`needed`. ``translates``: the method
+    makes the translation itself (``markers``): its function is a translate-train step
+    (``fn(records, options, engines, config)``, records in, records out) that only
+    translate-train runs; :func:`project_results` refuses it.
     """
 
     name: str
@@ -149,6 +158,20 @@ class MethodInfo:
     options_type: type
     needs: tuple[str, ...] = ()
     pairs_entities: bool = False
+    labels_alone: bool = False
+    needs_for: Callable[[Any], Collection[str]] | None = None
+    translates: bool = False
+
+    @property
+    def takes_engines(self) -> bool:
+        """Whether its function is called as ``fn(batch, options, engines)``."""
+        return bool(self.needs) or self.needs_for is not None
+
+    def needed(self, options: Any) -> tuple[str, ...]:
+        """The engines the method uses with ``options`` (its options dataclass)."""
+        if self.needs_for is None:
+            return self.needs
+        return _engine_names(self.needs_for(options))
 
 
 @dataclass(frozen=True)
@@ -168,23 +191,27 @@ def register_method(
     name: str,
     options_type: type,
     *,
-    needs: Collection[str] = (),
+    needs: Collection[str] | Callable[[Any], Collection[str]] = (),
     pairs_entities: bool = False,
+    labels_alone: bool = False,
+    translates: bool = False,
 ) -> Callable[[Method], Method]:
     """Register ``fn`` as projection method ``name`` whose options are ``options_type``.
 
     ``options_type`` must be a dataclass whose fields all have defaults (declared with
     :func:`option` to give them help on the command line). ``needs``: the engines the method uses
     (``"translator"``, ``"tagger"``, ``"aligner"``); it is then called as ``fn(batch, options,
-    engines)``. ``pairs_entities``: the method fills ``Projected.matches``. Registering a name
-    twice, or a bad options type or engine name, is a programming error (``ValueError``).
+    engines)``; ``needs`` may also be a function ``options -> engine names`` when they depend on
+    the options: the method is then always called with ``engines``, which may be None when
+    the options need none. ``pairs_entities``: the method fills ``Projected.matches``.
+    ``labels_alone``: the
+    method may label sentences without source entities (:attr:`MethodInfo.labels_alone`).
+    ``translates``: the method translates the sentences itself (:attr:`MethodInfo.translates`).
+    Registering a name twice, or a bad options type or engine name, is a programming error
+    (``ValueError``).
     """
-    if isinstance(needs, str):
-        raise ValueError(f"needs must be a collection of engine names, got the string {needs!r}")
-    wanted = tuple(needs)
-    for engine in wanted:
-        if engine not in COMPONENTS:
-            raise ValueError(f"unknown engine {engine!r} in needs; choose from {COMPONENTS}")
+    needs_for = needs if callable(needs) else None
+    wanted = () if callable(needs) else _engine_names(needs)
     if not dataclasses.is_dataclass(options_type):
         raise ValueError(f"options of projection method {name!r} must be a dataclass")
     for field in dataclasses.fields(options_type):
@@ -195,10 +222,23 @@ def register_method(
     def decorate(fn: Method) -> Method:
         if name in _METHODS or name in _VARIANTS:
             raise ValueError(f"projection method {name!r} is already registered")
-        _METHODS[name] = MethodInfo(name, fn, options_type, wanted, pairs_entities)
+        _METHODS[name] = MethodInfo(
+            name, fn, options_type, wanted, pairs_entities, labels_alone, needs_for, translates
+        )
         return fn
 
     return decorate
+
+
+def _engine_names(needs: Collection[str]) -> tuple[str, ...]:
+    """``needs`` checked: a collection of engine names (``ValueError`` otherwise)."""
+    if isinstance(needs, str):
+        raise ValueError(f"needs must be a collection of engine names, got the string {needs!r}")
+    wanted = tuple(needs)
+    for engine in wanted:
+        if engine not in COMPONENTS:
+            raise ValueError(f"unknown engine {engine!r} in needs; choose from {COMPONENTS}")
+    return wanted
 
 
 def register_variant(name: str, method: str, fixed: Mapping[str, Any]) -> None:
@@ -285,10 +325,11 @@ def _call_method(
     info: MethodInfo, options: Any, items: Sequence[Any], engines: EngineAccess | None
 ) -> list[Projected]:
     """``info``'s function on ``items`` (checked), one result per item."""
+    _check_projects(info)
     batch = ProjectionBatch.build(items)
-    if info.needs:
-        if engines is None:
-            raise _no_engines(info)
+    if info.takes_engines:
+        if engines is None and info.needed(options):
+            raise _no_engines(info, options)
         results = info.fn(batch, options, engines)
     else:
         results = info.fn(batch, options)
@@ -302,10 +343,18 @@ def _call_method(
     return results
 
 
-def _no_engines(info: MethodInfo) -> ConfigError:
-    return ConfigError(
-        f"projection method {info.name!r} needs engines ({', '.join(info.needs)}); none were given"
-    )
+def _check_projects(info: MethodInfo) -> None:
+    """A translating method (:attr:`MethodInfo.translates`) cannot project given pairs."""
+    if info.translates:
+        raise ConfigError(
+            f"projection method {info.name!r} translates the sentences itself: "
+            "only translate-train runs it"
+        )
+
+
+def _no_engines(info: MethodInfo, options: Any) -> ConfigError:
+    needed = ", ".join(info.needed(options))
+    return ConfigError(f"projection method {info.name!r} needs engines ({needed}); none were given")
 
 
 def project_results(
@@ -318,17 +367,19 @@ def project_results(
 
     Items, ``method`` and ``options`` as in :func:`project_batch`. ``engines``: the engines a
     method that needs some uses (:attr:`MethodInfo.needs`; :class:`ConfigError` naming them when
-    it is None). A sentence without source spans or without target words projects nothing, and
+    it is None). A sentence without source spans (unless the method labels alone,
+    :attr:`MethodInfo.labels_alone`) or without target words projects nothing, and
     its alignment is not looked at: ``Projected([], [])`` for a method that pairs entities,
     ``Projected([])`` otherwise. ``ValueError`` when some other sentence's inputs are out of
     range (its message names the sentence's number in the batch).
     """
     info = method_info(method)
+    _check_projects(info)
     opts = resolve_options(info, options)
-    if info.needs and engines is None:
-        raise _no_engines(info)
+    if engines is None and info.needed(opts):
+        raise _no_engines(info, opts)
     listed = [_with_listed_spans(item) for item in items]
-    idle = [not _has_work(item) for item in listed]
+    idle = [not _has_work(item, info.labels_alone) for item in listed]
     if all(idle):  # the method is not called (nor are its engines)
         return [Projected([], [] if info.pairs_entities else None) for _ in listed]
     # an idle sentence stays in the batch as an empty one, so that numbers in errors hold
@@ -350,9 +401,10 @@ def _with_listed_spans(item: ProjectionItem | Sequence[Any]) -> Sequence[Any]:
     return (list(item[0]), *item[1:])
 
 
-def _has_work(item: Sequence[Any]) -> bool:
-    """Whether ``item`` has source spans and target words (or is malformed: checked later)."""
-    return len(item) < 3 or (bool(item[0]) and not _is_zero(item[2]))
+def _has_work(item: Sequence[Any], alone: bool = False) -> bool:
+    """Whether ``item`` has source spans (or ``alone``) and target words (or is malformed:
+    checked later)."""
+    return len(item) < 3 or ((alone or bool(item[0])) and not _is_zero(item[2]))
 
 
 def _is_zero(value: Any) -> bool:
