@@ -45,8 +45,9 @@ def experiment_command(
         str,
         typer.Option(
             "--methods",
-            help="Comma-separated: heuristic, ngram, ngram-exact, ensemble (translate-test) and "
-            "model-transfer.",
+            help="Comma-separated: any projection method or variant run through translate-test "
+            "(heuristic, ngram, ngram-exact, ngram-ner, ngram-nmt, ensemble, back-translation, "
+            "...; an unknown name lists them all) and model-transfer.",
         ),
     ] = "heuristic,ngram,model-transfer",
     split: Annotated[

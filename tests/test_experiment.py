@@ -191,7 +191,7 @@ def test_unknown_method_and_language_list_the_valid_choices(
 
     with pytest.raises(ConfigError, match=r"unknown experiment method 'ngarm'.*heuristic.*ngram"):
         run(["hau"], ["ngarm"])
-    with pytest.raises(ConfigError, match=r"no method given; choose from ensemble, heuristic"):
+    with pytest.raises(ConfigError, match=r"no method given; choose from .*ensemble, heuristic"):
         run(["hau"], [])
     with pytest.raises(ConfigError, match=r"unknown language .*'hauu'.*hau, ibo.*yor, zul"):
         run(["hauu"], ["heuristic"])
@@ -288,7 +288,7 @@ def test_cli_prints_the_table(tiny_bundle: Path, shared_data: Path, tmp_path: Pa
     data = json.loads((tmp_path / RESULT_FILES["json"]).read_text(encoding="utf-8"))
     assert data["settings"]["ignore"] == ["DATE", "MISC"]
     again = CliRunner().invoke(app, [*args[:-1], "--methods", "ngarm"])
-    assert again.exit_code == 2 and "choose from ensemble, heuristic" in again.stderr
+    assert again.exit_code == 2 and "choose from back-translation, ensemble" in again.stderr
 
 
 def test_a_bad_file_stops_the_run_and_keeps_the_languages_done(

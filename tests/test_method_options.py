@@ -209,8 +209,8 @@ def test_the_real_project_command_keeps_its_options():
     for flag in ("--merge-distance", "--length-ratio", "--keep", "--collisions", "--max-len"):
         assert flag in text
     assert "--exact ngram: optimal matching, not greedy. --scores" in text
-    last = "--ner-any-class ngram: ner score of the best class, not the entity's. --one-indexed"
-    assert last in text
+    assert "--ner-any-class ngram: ner score of the best class, not the entity's." in text
+    assert "0: every candidate. [default: 2] --one-indexed" in text  # --nmt-candidates, last
 
 
 def test_programming_mistakes_are_type_errors():

@@ -29,7 +29,8 @@ from xner.runtime.projection import (
     resolve_method,
 )
 from xner.runtime.projection.inputs import ProjectionBatch
-from xner.runtime.projection.ngram import candidate_pairs
+from xner.runtime.projection.ngram import candidate_pairs, nmt_chosen
+from xner.runtime.projection.registry import option_fields
 from xner.runtime.projection.scores import (
     canonical_scores,
     ner_scores,
@@ -339,7 +340,7 @@ def test_nmt_fusion_skips_unlinked_candidates_and_batches_per_direction():
         ("John Smith", "Smith"): 0.1,
     }
     translator = FakeTranslator(table)
-    options = {"scores": ("align=1", "nmt=1"), "max_len": 2}
+    options = {"scores": ("align=1", "nmt=1"), "max_len": 2, "nmt_candidates": 0}
     [result] = project_results([_item([(1, 1)])], "ngram", options, FakeEngines(None, translator))
     # [0, 2): align 0.5, nmt 0.5 * (0.5/0.5 + 0.5/0.5) = 1.0 -> 0.75
     # [1, 2): align 2/3, nmt 0.5 * (0.1/0.5 + 0.1/0.5) = 0.2 -> 0.4333
@@ -531,3 +532,100 @@ def test_model_scored_candidates_are_every_linked_candidate(seed):
                     expected.append((e, a + off, b + off, n))
             e += 1
     assert got == expected
+
+
+# --- the nmt score's candidates (nmt_candidates) --------------------------------------------------
+
+# self-probabilities of every candidate text holding Smith, so that only the table's cross
+# entries make an nmt score (a missing pair is 0.01: 0.5 * (0.01/0.5 + 0.01/0.5) = 0.02 -> 0)
+SELF = {
+    (text, text): 0.5
+    for text in (
+        "John Smith",
+        "Smith",
+        "Juan Smith",
+        "Smith visitó",
+        "Juan Smith visitó",
+        "Smith visitó París",
+        "Juan Smith visitó París",
+    )
+}
+
+
+def _scored_candidates(translator: FakeTranslator) -> set[str]:
+    """The target-language texts the translator was asked about."""
+    texts: set[str] = set()
+    for sources, targets, src, tgt in translator.calls:
+        texts.update(targets if tgt == "spa_Latn" else sources if src == "spa_Latn" else ())
+    return texts
+
+
+def test_nmt_candidates_default_and_bad_values():
+    assert NgramOptions().nmt_candidates == 2
+    flags = {f.flag for f in option_fields(NgramOptions)}
+    assert "--nmt-candidates" in flags
+    for bad in (-1, True, 1.5, "2"):
+        with pytest.raises(ConfigError, match="nmt_candidates must be an integer >= 0"):
+            NgramOptions(nmt_candidates=bad)
+
+
+def test_nmt_chosen_takes_each_entitys_best_pairs_by_the_other_scores():
+    ent = np.array([0, 0, 0, 1, 1])
+    align = np.array([0.2, 0.5, 0.5, 0.9, 0.1])
+    ner = np.array([0.9, 0.0, 0.0, 0.0, 0.0])
+    parts = {"align": align, "ner": ner}
+    only_nmt = {"nmt": 1.0}
+    # by align alone: entity 0's best is a tie of pairs 1 and 2 (the first wins), entity 1's 3
+    assert nmt_chosen(ent, parts, only_nmt, 1).tolist() == [1, 3]
+    assert nmt_chosen(ent, parts, only_nmt, 2).tolist() == [1, 2, 3, 4]
+    # by align + ner (equal weights): pair 0 scores 0.55 > 0.25
+    assert nmt_chosen(ent, parts, {"align": 0.25, "ner": 0.25, "nmt": 0.5}, 1).tolist() == [0, 3]
+    assert nmt_chosen(ent, parts, only_nmt, 0).tolist() == [0, 1, 2, 3, 4]  # 0: all
+    assert nmt_chosen(ent[:0], parts, only_nmt, 1).tolist() == []
+
+
+def test_nmt_candidates_limits_what_the_translator_scores_by_hand():
+    table = dict(SELF)
+    table[("John Smith", "Smith visitó")] = 0.5  # P(b|a)
+    table[("Smith visitó", "John Smith")] = 0.5  # P(a|b): nmt([1, 3)) = 0.5 * (1 + 1) = 1
+    # candidates holding Smith (linked to entity John Smith), align 2 * 1 / (2 + len):
+    #   [1, 2) Smith 2/3; [0, 2) Juan Smith, [1, 3) Smith visitó 0.5; [0, 3), [1, 4) 0.4;
+    #   [0, 4) 1/3
+    results = {}
+    for k in (0, 2, 3):
+        translator = FakeTranslator(table)
+        options = {"scores": ("align=1", "nmt=1"), "nmt_candidates": k}
+        [result] = project_results(
+            [_item([(1, 1)])], "ngram", options, FakeEngines(None, translator)
+        )
+        results[k] = (result, _scored_candidates(translator))
+    every = {t for (t, _) in SELF} - {"John Smith"}
+    assert results[0][1] == every
+    # k=0: [1, 3) scores 0.5 * 0.5 + 0.5 * 1 = 0.75 > [1, 2) 0.5 * 2/3 (nmt 0.02 -> 0)
+    assert results[0][0].spans == [Span(1, 3, "PER")]
+    assert results[0][0].confidences == [pytest.approx(0.75)]
+    # k=2: the two best by align, the tie at 0.5 going to the leftmost start, [0, 2);
+    # [1, 3) keeps its align score only: 0.25 < [1, 2) 1/3
+    assert results[2][1] == {"Smith", "Juan Smith"}
+    assert results[2][0].spans == [Span(1, 2, "PER")]
+    assert results[2][0].confidences == [pytest.approx(1 / 3)]
+    # k=3: [1, 3) is scored too and wins as with every candidate
+    assert results[3][1] == {"Smith", "Juan Smith", "Smith visitó"}
+    assert results[3][0].spans == [Span(1, 3, "PER")]
+    assert results[3][0].confidences == [pytest.approx(0.75)]
+
+
+def test_nmt_candidates_are_ranked_by_the_fused_other_scores():
+    tagger = FakeTagger({tuple(TARGET): TARGET_PROBS})
+    # align + ner (see test_ner_fusion_by_hand_changes_the_choice): [0, 2) 0.7675 is the
+    # best, then [0, 3) 0.59675 ([1, 3): 0.5 * 0.5 + 0 = 0.25); by align alone [1, 2) Smith
+    # (2/3) is first
+    for scores, k, expected in (
+        (("align=1", "ner=1", "nmt=1"), 1, {"Juan Smith"}),
+        (("align=1", "ner=1", "nmt=1"), 2, {"Juan Smith", "Juan Smith visitó"}),
+        (("nmt=1",), 1, {"Smith"}),
+    ):
+        translator = FakeTranslator(dict(SELF))
+        options = {"scores": scores, "nmt_candidates": k}
+        project_results([_item([(1, 1)])], "ngram", options, FakeEngines(tagger, translator))
+        assert _scored_candidates(translator) == expected, (scores, k)

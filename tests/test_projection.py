@@ -91,7 +91,7 @@ def assert_valid(spans, n_tgt, labels):
 # --------------------------------------------------------------------------- registry, inputs
 
 
-SHIPPED_METHODS = ("ensemble", "heuristic", "markers", "ngram")
+SHIPPED_METHODS = ("back-translation", "ensemble", "heuristic", "markers", "ngram")
 
 
 def test_methods_registered():
@@ -881,6 +881,7 @@ def test_option_fields_describe_the_command_line():
         "scores",
         "candidates",
         "ner_any_class",
+        "nmt_candidates",
     ]
     assert fields["max_len"].annotation == int | None and fields["max_len"].default is None
     assert fields["stop_words"].annotation == tuple[str, ...]

@@ -36,9 +36,7 @@ translate, tokenize, align and project stages; the other commands refuse it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -50,6 +48,16 @@ from xner.runtime.errors import unknown_choice
 from xner.runtime.pipelines import stages
 from xner.runtime.pipelines.configs import TranslateTrainConfig
 from xner.runtime.pipelines.records import Record, live
+from xner.runtime.projection.marked_text import (
+    FUZZY_RATIO,
+    MarkedText,
+    assign_labels,
+    has_brackets,
+    join_words,
+    mark_words,
+    read_markers,
+    written_without_spaces,
+)
 from xner.runtime.projection.registry import (
     Method,
     available_methods,
@@ -73,16 +81,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("xner")
-
-OPEN, CLOSE = "[", "]"
-FUZZY_RATIO = 0.5
-"""A marked piece matches an entity when their ``difflib`` ratio is strictly above this."""
-
-_LOOK_ALIKES = {"【": OPEN, "】": CLOSE, "《": OPEN, "》": CLOSE, "［": OPEN, "］": CLOSE}
-_AS_MARKERS = str.maketrans(_LOOK_ALIKES)
-_BRACKETS = frozenset((OPEN, CLOSE, *_LOOK_ALIKES))
-_DOUBLED = (re.compile(r"\[(?:\s*\[)+"), re.compile(r"\](?:\s*\])+"))
-_MARKER = re.compile(r"([\[\]])")
 
 
 @dataclass(frozen=True)
@@ -110,111 +108,11 @@ def _needs(options: MarkersOptions) -> tuple[str, ...]:
     return tuple(dict.fromkeys(needed))
 
 
-# --- the pure parts -------------------------------------------------------------------------------
-
-
-def mark_words(words: Sequence[str], spans: Sequence[Span]) -> list[str]:
-    """``words`` with :data:`OPEN` before and :data:`CLOSE` after each of ``spans`` (sorted,
-    non-overlapping): ``[ Obama ] visited [ Paris ]``."""
-    starts = {span.start for span in spans}
-    ends = {span.end for span in spans}
-    out: list[str] = []
-    for i, word in enumerate(words):
-        if i in ends:
-            out.append(CLOSE)
-        if i in starts:
-            out.append(OPEN)
-        out.append(word)
-    if len(words) in ends:
-        out.append(CLOSE)
-    return out
-
-
-@dataclass(frozen=True)
-class MarkedText:
-    """A translation read for markers: ``text`` without its markers, its ``words`` and the
-    word ranges ``[start, end)`` of the marked pieces, in order (``spans``); ``well_formed``:
-    the markers alternate ``[ ... ]`` and no marked piece is empty (``spans`` is then
-    meaningful)."""
-
-    text: str
-    words: list[str]
-    spans: list[tuple[int, int]]
-    well_formed: bool
-
-
-def read_markers(text: str, no_space: bool = False) -> MarkedText:
-    """Read the markers of a translation (rules in the module docstring). ``no_space``: the
-    language is written without spaces (markers are removed, not turned into spaces)."""
-    text = text.translate(_AS_MARKERS)
-    text = _DOUBLED[1].sub(CLOSE, _DOUBLED[0].sub(OPEN, text))
-    words: list[str] = []
-    spans: list[tuple[int, int]] = []
-    well_formed, start = True, None
-    for part in _MARKER.split(text):
-        if part == OPEN:
-            well_formed = well_formed and start is None
-            start = len(words)
-        elif part == CLOSE:
-            well_formed = well_formed and start is not None and start < len(words)
-            if start is not None:
-                spans.append((start, len(words)))
-            start = None
-        else:
-            words += [token.text for token in word_tokenize(part)]
-    well_formed = well_formed and start is None
-    plain = _MARKER.sub("" if no_space else " ", text)
-    return MarkedText(plain if no_space else " ".join(plain.split()), words, spans, well_formed)
-
-
-def _folded(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
-def assign_labels(
-    pieces: Sequence[str],
-    entities: Sequence[Span],
-    sources: Sequence[str],
-    translations: Sequence[str | None],
-) -> list[tuple[int, float]] | None:
-    """The entity each marked piece stands for, with its score, or None when the markers cannot
-    be read (rules in the module docstring).
-
-    ``pieces``: the marked texts in translation order; ``entities``: the source entities (source
-    order) with their ``sources`` texts and separate ``translations`` (None: not translated).
-    """
-    n = len(entities)
-    if len(pieces) != n or n == 0:
-        return None
-    if n == 1 or len({entity.label for entity in entities}) == 1:
-        return [(i, 1.0) for i in range(n)]
-    candidates = []
-    for i, piece in enumerate(pieces):
-        folded = _folded(piece)
-        for j in range(n):
-            texts = [text for text in (sources[j], translations[j]) if text is not None]
-            ratio = max(difflib.SequenceMatcher(None, folded, _folded(t)).ratio() for t in texts)
-            candidates.append((-ratio, abs(i - j), i, j))
-    chosen: dict[int, tuple[int, float]] = {}
-    taken: set[int] = set()
-    for negative, _, i, j in sorted(candidates):
-        if -negative > FUZZY_RATIO and i not in chosen and j not in taken:
-            chosen[i] = (j, -negative)
-            taken.add(j)
-    if len(chosen) == n - 1:  # the last piece and the last entity
-        (i,) = set(range(n)) - set(chosen)
-        (j,) = set(range(n)) - taken
-        chosen[i] = (j, next(-c[0] for c in candidates if c[2:] == (i, j)))
-    if len(chosen) < n:
-        return None
-    return [chosen[i] for i in range(n)]
-
-
 # --- the pipeline step ----------------------------------------------------------------------------
 
 
 def _markable(record: Record) -> bool:
-    return bool(record.spans) and not any(ch in _BRACKETS for w in record.words for ch in w)
+    return bool(record.spans) and not has_brackets(record.words)
 
 
 def _translate(
@@ -237,10 +135,10 @@ def _read(
 ) -> tuple[list[Record], dict[int, MarkedText]]:
     """Translate every live record (marked when it can be) and read the markers."""
     src = config.src_lang
-    no_space = stages.script_of(config.tgt_lang) in stages.NO_SPACE_SCRIPTS
+    no_space = written_without_spaces(config.tgt_lang)
     markable = {i for i in live(records) if _markable(records[i])}
     texts = {
-        i: stages.join_words(
+        i: join_words(
             mark_words(records[i].words, sorted(records[i].spans))
             if i in markable
             else records[i].words,
@@ -286,10 +184,7 @@ def _labels(
         and len(marked.spans) == len(records[i].spans)
     }
     sources = {
-        i: [
-            stages.join_words(records[i].words[s.start : s.end], src)
-            for s in sorted(records[i].spans)
-        ]
+        i: [join_words(records[i].words[s.start : s.end], src) for s in sorted(records[i].spans)]
         for i in ready
     }
     asked = sorted(

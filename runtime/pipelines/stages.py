@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -30,12 +29,12 @@ from xner.runtime.bundles.bundle import BundleError
 from xner.runtime.data import Sentence
 from xner.runtime.engines.engine_set import Engines
 from xner.runtime.errors import ConfigError
-from xner.runtime.languages import get_language
 from xner.runtime.pipelines.records import Record, live
 from xner.runtime.projection import ProjectionItem
+from xner.runtime.projection.marked_text import NO_SPACE_SCRIPTS, join_words
 from xner.runtime.projection.registry import project_results
 from xner.runtime.projection.result import Projected
-from xner.runtime.tokenize import detokenize, word_tokenize
+from xner.runtime.tokenize import word_tokenize
 
 __all__ = [
     "NO_SPACE_SCRIPTS",
@@ -56,14 +55,9 @@ K = TypeVar("K", bound=Hashable)
 X = TypeVar("X")
 Y = TypeVar("Y")
 
-NO_SPACE_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo", "Tibt"})
-"""Scripts written without spaces between words: their words are joined with no space before
-translation (ISO 15924 codes, as in NLLB language codes such as ``zho_Hans``)."""
-
 NO_LINKS = np.zeros((0, 2), dtype=np.int64)
 """The links of a record that was not aligned (it has no entity to project)."""
 
-_NLLB_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 _NOT_CAUGHT = (ConfigError, BundleError, MemoryError, TypeError, AttributeError, NameError)
 
 
@@ -85,23 +79,6 @@ def as_sentences(items: Iterable[Sentence | Sequence[str] | str]) -> Iterator[Se
             if not all(isinstance(word, str) for word in words):
                 raise TypeError(f"sentence {number}: words must be strings, got {words!r}")
             yield Sentence(words, None, number)
-
-
-def script_of(lang: str) -> str | None:
-    """The ISO 15924 script of a language code or alias (``zho_Hans`` -> ``Hans``), or None."""
-    text = lang.strip()
-    if _NLLB_CODE.match(text):
-        return text[4:]
-    try:
-        return get_language(text).script
-    except ConfigError:
-        return None
-
-
-def join_words(words: Sequence[str], lang: str) -> str:
-    """The text given to the translator: words joined by spaces, or by nothing for a language
-    whose script is written without spaces (:data:`NO_SPACE_SCRIPTS`)."""
-    return detokenize(words, no_space=script_of(lang) in NO_SPACE_SCRIPTS)
 
 
 # --- failure isolation ----------------------------------------------------------------------------

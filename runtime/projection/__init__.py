@@ -31,6 +31,7 @@ that the command line offers them) registered with :func:`register_method`; see
 
 from __future__ import annotations
 
+from xner.runtime.projection.back_translation import BackTranslationOptions
 from xner.runtime.projection.ensemble import EnsembleOptions
 from xner.runtime.projection.heuristic import HeuristicOptions
 from xner.runtime.projection.inputs import ProjectionBatch, ProjectionItem
@@ -61,6 +62,7 @@ from xner.runtime.projection.registry import (
 from xner.runtime.projection.result import Match, Projected
 
 __all__ = [
+    "BackTranslationOptions",
     "EngineAccess",
     "EnsembleOptions",
     "HeuristicOptions",

@@ -11,10 +11,12 @@ Link counts come from a prefix sum over each entity's sorted linked positions. A
 link to an entity is never given to it. ``scores`` adds a model's view and fuses the components
 (:mod:`xner.runtime.projection.scores`): ``ner``, the tagger's probabilities on the target words
 for the entity's class, and ``nmt``, the translator's probabilities of the entity's words and the
-candidate's given each other; the matching score is their weighted sum (weights normalised), the
-confidence of a matched span the weighted sum of the components clipped to [0, 1] (with the
-alignment score alone: ``min(1, score)``). The tagger runs once per batch, on the target
-sentences that have entities; the translator once per direction.
+candidate's given each other (for each entity's ``nmt_candidates`` best candidates by the other
+components, 2 by default: the translator is the costly part); the matching score is their
+weighted sum (weights normalised), the confidence of a matched span the weighted sum of the
+components clipped to [0, 1] (with the alignment score alone: ``min(1, score)``). The tagger
+runs once per batch, on the target sentences that have entities; the translator once per
+direction.
 
 **NER-span candidates** (``candidates="ner"``): the spans the tagger predicts on the target
 (labels ignored) replace the n-grams; ``"ner+sub"`` adds all their sub-spans.
@@ -84,6 +86,7 @@ from xner.runtime.projection.scores import (
 __all__ = [
     "CANDIDATES",
     "MODEL_MAX_LEN",
+    "NMT_CANDIDATES",
     "Match",
     "NgramOptions",
     "candidate_pairs",
@@ -95,6 +98,7 @@ __all__ = [
     "match_entities",
     "match_entities_batch",
     "ngram",
+    "nmt_chosen",
     "ngram_matches",
     "scored_pairs",
 ]
@@ -106,6 +110,9 @@ CANDIDATES: tuple[str, ...] = ("all", "ner", "ner+sub")
 
 MODEL_MAX_LEN = 10
 """The longest generated candidate by default when a model scores the candidates."""
+
+NMT_CANDIDATES = 2
+"""How many candidates of each entity the nmt score asks the translator about, by default."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,11 @@ class NgramOptions:
     :mod:`xner.runtime.projection.scores`). ``candidates``: ``all`` (n-grams, or the
     candidates given with each sentence), ``ner`` (the spans the tagger predicts on the target,
     labels ignored) or ``ner+sub`` (those and all their sub-spans). ``ner_any_class``: the ner
-    score takes the best class instead of the source entity's.
+    score takes the best class instead of the source entity's. ``nmt_candidates``: the nmt
+    score (a translator call per pair, the costly part) is computed only for each entity's
+    this many best candidates by the other weighted components (by the alignment score when
+    nmt is alone); the other candidates score 0 on nmt and keep their other components
+    (0: every candidate is scored).
     """
 
     max_len: int | None = option(None, help="longest candidate in words (default: any).")
@@ -145,6 +156,11 @@ class NgramOptions:
         "(and their sub-spans).",
     )
     ner_any_class: bool = option(False, help="ner score of the best class, not the entity's.")
+    nmt_candidates: int = option(
+        NMT_CANDIDATES,
+        help="the nmt score asks the translator about this many best candidates of each entity "
+        "by the other scores (the others score 0 on nmt); 0: every candidate.",
+    )
 
     def __post_init__(self) -> None:
         ml = self.max_len
@@ -159,6 +175,9 @@ class NgramOptions:
         ms = self.max_states
         if isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 1:
             raise ConfigError(f"max_states must be an integer >= 1, got {ms!r}")
+        k = self.nmt_candidates
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ConfigError(f"nmt_candidates must be an integer >= 0, got {k!r}")
         object.__setattr__(self, "scores", canonical_scores(self.scores))
         if self.candidates not in CANDIDATES:
             raise unknown_choice("candidates", str(self.candidates), CANDIDATES)
@@ -463,8 +482,28 @@ def _components(
             models.probabilities, classes, begin, inside, labels, start, end, options.ner_any_class
         )
     if "nmt" in weight:
-        parts["nmt"] = _nmt(batch, models.translator, ent, start, end)
+        chosen = nmt_chosen(ent, parts, weight, options.nmt_candidates)
+        nmt = np.zeros(ent.size)
+        nmt[chosen] = _nmt(batch, models.translator, ent[chosen], start[chosen], end[chosen])
+        parts["nmt"] = nmt
     return parts
+
+
+def nmt_chosen(
+    ent: np.ndarray, parts: dict[str, np.ndarray], weight: dict[str, float], k: int
+) -> np.ndarray:
+    """The pairs (indices, sorted) whose nmt score is computed: each entity's ``k`` best pairs
+    (0: all) by the weighted sum of the other components in ``parts`` (by the alignment score
+    when nmt is the only weighted one); ties: leftmost start, then shortest. ``ent`` sorted,
+    its pairs sorted by start and end."""
+    if k == 0 or ent.size == 0:
+        return np.arange(ent.size)
+    other = {name: w for name, w in weight.items() if name != "nmt"}
+    rank = fuse(parts, other) if other else parts["align"]
+    order = np.lexsort((-rank, ent))  # stable: equal scores keep (start, end) order
+    group = np.concatenate(([True], ent[order][1:] != ent[order][:-1]))
+    first = np.maximum.accumulate(np.where(group, np.arange(ent.size), 0))
+    return np.sort(order[np.arange(ent.size) - first < k])
 
 
 def _nmt(
