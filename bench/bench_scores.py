@@ -20,7 +20,6 @@ load average at start and end is recorded (other work on the machine slows every
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import statistics
@@ -185,14 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         row["end_to_end_ratio"] = _ratio(row["end_to_end_s"], base and base["end_to_end_s"])
         ratio = row["end_to_end_ratio"]
         row["within_goal"] = None if ratio is None else ratio <= GOAL
-    today = dt.date.today().isoformat()
     record: dict[str, Any] = {
-        "benchmark": "ngram scores (translate-test)",
-        "name": args.name,
-        "date": today,
-        "machine": facts.machine(),
-        "load_average_start": load_start,
-        "load_average_end": facts.load_average(),
+        **facts.record_header("ngram scores (translate-test)", args.name, load_start),
         "settings": {
             "bundle": str(args.bundle),
             "language": args.lang,
@@ -215,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record["wall_s"] = round(time.perf_counter() - started, 1)
     table = markdown(record)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{today}-{args.name}"
+    stem = args.out_dir / f"{record['date']}-{args.name}"
     with atomic_write(stem.with_suffix(".json")) as handle:
         json.dump(record, handle, indent=2)
         handle.write("\n")

@@ -10,6 +10,7 @@ is that of its package folders (what a wheel would hold).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import platform
 import statistics
@@ -77,6 +78,19 @@ def machine() -> dict[str, Any]:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def record_header(benchmark: str, name: str, load_start: list[float]) -> dict[str, Any]:
+    """The first fields of every benchmark record: what, when, where and how busy the machine
+    was at the start and now (the end)."""
+    return {
+        "benchmark": benchmark,
+        "name": name,
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+    }
 
 
 # -- install sizes -------------------------------------------------------------------------------

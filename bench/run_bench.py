@@ -23,7 +23,6 @@ recorded.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.util
 import json
 import logging
@@ -218,14 +217,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         found["install_reference"] = facts.install_size(["torch", "transformers", "simalign"])
     else:
         found["install_xner"] = found["install_reference"] = {"total_mb": None}
-    today = dt.date.today().isoformat()
     record: dict[str, Any] = {
-        "benchmark": "translate-test",
-        "name": args.name,
-        "date": today,
-        "machine": facts.machine(),
-        "load_average_start": load_start,
-        "load_average_end": facts.load_average(),
+        **facts.record_header("translate-test", args.name, load_start),
         "settings": {
             "profile": args.profile if profile else "given",
             "models_text": models_text(profile),
@@ -253,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record["wall_s"] = round(time.perf_counter() - started, 1)
     table = report.markdown(record)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{today}-{args.name}"
+    stem = args.out_dir / f"{record['date']}-{args.name}"
     with atomic_write(stem.with_suffix(".json")) as handle:
         json.dump(record, handle, indent=2)
         handle.write("\n")

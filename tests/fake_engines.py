@@ -1,13 +1,14 @@
 """Fake engines for tests that exercise the pipelines' flow without any model.
 
 The translator adds an ``x`` to each word (``Abuja`` -> ``Abujax``), breaks on ``BOOM`` and
-gives an empty translation for ``EMPTY``; the tagger marks capitalised words as ``PER`` (``X``
-words as ``MISC``); the aligner links word i to word i. Each counts its calls.
+gives an empty translation for ``EMPTY``; :class:`Scripted` translates by a table instead; the
+tagger marks capitalised words as ``PER`` (``X`` words as ``MISC``); the aligner links word i to
+word i. Each records its calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -61,20 +62,46 @@ class Tagger:
         return out
 
 
+class Scripted:
+    """A translator that answers from ``script`` (a text it does not know: itself), recording
+    each call as (texts, source, target); a text holding ``BOOM`` breaks the batch."""
+
+    def __init__(self, script: Mapping[str, str]) -> None:
+        self.script = dict(script)
+        self.calls: list[tuple[list[str], str, str]] = []
+
+    def language(self, code: str) -> str:
+        return code
+
+    def translate(
+        self,
+        sentences: Sequence[str],
+        src_lang: str,
+        tgt_lang: str,
+        *,
+        beam_size: int | None = None,
+    ) -> list[Translation]:
+        self.calls.append((list(sentences), src_lang, tgt_lang))
+        if any("BOOM" in text for text in sentences):
+            raise RuntimeError("the engine broke")
+        return [Translation(self.script.get(text, text)) for text in sentences]
+
+
 class Aligner:
-    """Links word i to word i (the fake translation keeps the word order)."""
+    """Links word i to word i (the fake translation keeps the word order); records the pairs of
+    each call."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.calls: list[list[tuple[list[str], list[str]]]] = []
 
     def align(
         self, pairs: Sequence[tuple[Sequence[str], Sequence[str]]], method: str | None = None
     ) -> list[AlignmentResult]:
-        self.calls += 1
+        self.calls.append([(list(s), list(t)) for s, t in pairs])
         out = []
         for source, target in pairs:
             n = min(len(source), len(target))
-            out.append(AlignmentResult(np.stack([np.arange(n), np.arange(n)], 1), "fake"))
+            out.append(AlignmentResult(np.stack([np.arange(n), np.arange(n)], 1), "diagonal"))
         return out
 
 

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_engines import Tagger
+from fake_engines import Aligner, Scripted, Tagger
 from torchfree import run_cli_torch_free
 
 from xner.runtime.data import Span
-from xner.runtime.engines.aligner import AlignmentResult
 from xner.runtime.engines.engine_set import Engines
-from xner.runtime.engines.translator import Translation
 from xner.runtime.errors import ConfigError
 from xner.runtime.experiment.config import experiment_methods
 from xner.runtime.pipelines import translate_test
@@ -43,50 +41,8 @@ MARKED = "[ Buhari ] arrived in [ Abuja ] ."
 CROSSED = np.array([[0, 3], [3, 0], [4, 4]])
 
 
-class Scripted:
-    """A translator that answers from ``script`` (a text it does not know: itself), recording
-    each call as (texts, source, target); a text holding ``BOOM`` breaks the batch."""
-
-    def __init__(self, script: Mapping[str, str]) -> None:
-        self.script = dict(script)
-        self.calls: list[tuple[list[str], str, str]] = []
-
-    def language(self, code: str) -> str:
-        return code
-
-    def translate(
-        self,
-        sentences: Sequence[str],
-        src_lang: str,
-        tgt_lang: str,
-        *,
-        beam_size: int | None = None,
-    ) -> list[Translation]:
-        self.calls.append((list(sentences), src_lang, tgt_lang))
-        if any("BOOM" in text for text in sentences):
-            raise RuntimeError("the engine broke")
-        return [Translation(self.script.get(text, text)) for text in sentences]
-
-
-class Diagonal:
-    """Links word i to word i; records the pairs of each call."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[tuple[list[str], list[str]]]] = []
-
-    def align(
-        self, pairs: Sequence[tuple[Sequence[str], Sequence[str]]], method: str | None = None
-    ) -> list[AlignmentResult]:
-        self.calls.append([(list(s), list(t)) for s, t in pairs])
-        out = []
-        for source, target in pairs:
-            n = min(len(source), len(target))
-            out.append(AlignmentResult(np.stack([np.arange(n), np.arange(n)], 1), "diagonal"))
-        return out
-
-
 def engines(script: Mapping[str, str]) -> Engines:
-    return Engines(translator=Scripted(script), tagger=Tagger(), aligner=Diagonal())
+    return Engines(translator=Scripted(script), tagger=Tagger(), aligner=Aligner())
 
 
 def item(

@@ -12,13 +12,11 @@ import difflib
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fake_engines import Aligner, Scripted
 from torchfree import run_cli_torch_free
 
 from xner.runtime.data import Sentence, Span
-from xner.runtime.engines.aligner import AlignmentResult
-from xner.runtime.engines.translator import Translation
 from xner.runtime.errors import ConfigError
 from xner.runtime.jobs.summary import RunSummary
 from xner.runtime.pipelines import (
@@ -141,32 +139,6 @@ def test_a_piece_that_matches_nothing_cannot_be_read() -> None:
 # --- the pipeline with fake engines -------------------------------------------------------------
 
 
-class FakeTranslator:
-    """Translates by a table (anything else: itself) and records each batch it is given."""
-
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-        self.calls: list[list[str]] = []
-
-    def language(self, code: str) -> str:
-        return code
-
-    def translate(self, sentences, src_lang, tgt_lang, *, beam_size=None):
-        self.calls.append(list(sentences))
-        return [Translation(self.table.get(s, s)) for s in sentences]
-
-
-class DiagonalAligner:
-    """Links source word i to target word i."""
-
-    def align(self, pairs, method=None):
-        out = []
-        for source, target in pairs:
-            n = min(len(source), len(target))
-            out.append(AlignmentResult(np.stack([np.arange(n), np.arange(n)], axis=1), "diag"))
-        return out
-
-
 def labelled(text: str, tags: str, line: int) -> Sentence:
     return Sentence(text.split(), tags.split(), line, "train.conll")
 
@@ -193,8 +165,8 @@ TABLE = {
 
 
 def run(chunk_size: int = 256, fallback: str = "heuristic"):
-    translator = FakeTranslator(TABLE)
-    engines = Engines(translator=translator, aligner=DiagonalAligner())
+    translator = Scripted(TABLE)
+    engines = Engines(translator=translator, aligner=Aligner())
     config = TranslateTrainConfig(
         "eng",
         "hau",
@@ -210,8 +182,8 @@ def test_markers_end_to_end_with_a_fake_translator() -> None:
     kept, lost, doubled, fuzzy, plain, bracketed = results
     # one batched call for the sentences, one for the entity texts of the multi-label ones
     assert len(translator.calls) == 2
-    assert translator.calls[0][-2:] == ["Nothing happened", "[ Abuja ] again"]  # not marked
-    assert translator.calls[1] == ["Germany", "John Smith", "Lagos", "Merkel"]
+    assert translator.calls[0][0][-2:] == ["Nothing happened", "[ Abuja ] again"]  # not marked
+    assert translator.calls[1][0] == ["Germany", "John Smith", "Lagos", "Merkel"]
 
     assert kept.markers_kept is True
     assert kept.tokens == ["Lagos", "ya", "ziyarci", "John", "Smith", "."]
@@ -248,8 +220,8 @@ def test_chunks_do_not_change_the_labels() -> None:
 
 
 def test_min_confidence_drops_weak_marker_spans_and_counts_them_lost() -> None:
-    translator = FakeTranslator(TABLE)
-    engines = Engines(translator=translator, aligner=DiagonalAligner())
+    translator = Scripted(TABLE)
+    engines = Engines(translator=translator, aligner=Aligner())
     config = TranslateTrainConfig("eng", "hau", method="markers", min_confidence=0.85)
     fuzzy = list(translate_train(engines, [SENTENCES[3]], config))[0]
     assert fuzzy.spans == [Span(0, 1, "LOC")] and fuzzy.lost == 1  # 12/15 < 0.85 <= 10/11

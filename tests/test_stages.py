@@ -144,7 +144,7 @@ def test_experiment_shape_projects_every_method_over_the_same_records(engines) -
     chunk = [Sentence(words("musa ya tafi Abuja"), line=1), Sentence(words("ina kwana"), line=2)]
     config = TranslateTestConfig("hau")
     records = prepare_translate_test(engines, chunk, config)
-    assert len(engines.translator.calls) == 1 and engines.aligner.calls == 1
+    assert len(engines.translator.calls) == 1 and len(engines.aligner.calls) == 1
     for method in ("heuristic", "ngram", "ngram-exact"):
         chosen = dataclasses.replace(config, method=method, options=None)
         done = stages.project(records, chosen.method, chosen.options, engines)

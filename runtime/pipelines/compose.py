@@ -132,19 +132,29 @@ def translate_test(
     def stream() -> Iterator[TranslateTestResult]:
         for first, chunk in _chunks(stages.as_sentences(sentences), config.chunk_size):
             records = prepare_translate_test(ready, chunk, config)
-            pair = (ENGLISH, config.lang)
-            records = stages.project(
-                records,
-                config.method,
-                config.options,
-                ready,
-                pair,
-                min_confidence=config.min_confidence,
-                drop=config.drop,
-            )
+            records = _project(records, ready, config, (ENGLISH, config.lang))
             yield from translate_test_results(chunk, records, first)
 
     return stream()
+
+
+def _project(
+    records: list[Record],
+    engines: Engines,
+    config: TranslateTestConfig | TranslateTrainConfig,
+    languages: tuple[str, str],
+) -> list[Record]:
+    """The project stage with a pipeline's settings (``languages``: the projection's source and
+    target languages)."""
+    return stages.project(
+        records,
+        config.method,
+        config.options,
+        engines,
+        languages,
+        min_confidence=config.min_confidence,
+        drop=config.drop,
+    )
 
 
 def prepare_translate_test(
@@ -295,16 +305,7 @@ def translate_train(
             )
             records = stages.tokenize(records)
             records = stages.align(records, ready, config.align_method)
-            pair = (config.src_lang, config.tgt_lang)
-            records = stages.project(
-                records,
-                config.method,
-                config.options,
-                ready,
-                pair,
-                min_confidence=config.min_confidence,
-                drop=config.drop,
-            )
+            records = _project(records, ready, config, (config.src_lang, config.tgt_lang))
             yield from translate_train_results(chunk, records, first)
 
     return stream()
