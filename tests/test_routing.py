@@ -80,10 +80,10 @@ def test_route_by_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="another split"):
         make(tmp_path, ["hau"], ["ngram"], split="dev", route_by="dev")
     plain = make(tmp_path, ["hau"], ["ngram"])
-    assert "route_by" not in plain.canonical() and plain.columns == ("ngram",)
+    assert "route_by" not in plain.canonical() and plain.table_columns == ("ngram",)
     routed = make(tmp_path, ["hau"], ["ngram", MODEL_TRANSFER], route_by="dev")
     assert routed.canonical()["route_by"] == "dev"
-    assert routed.columns == ("ngram", MODEL_TRANSFER, ROUTED)
+    assert routed.table_columns == ("ngram", MODEL_TRANSFER, ROUTED)
 
 
 # --- a made-up folder with the tiny bundle --------------------------------------------------------

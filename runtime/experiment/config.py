@@ -21,6 +21,7 @@ from typing import Any
 
 from xner.runtime.alignment.methods import get_method
 from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.experiment.columns import Column, parse_column
 from xner.runtime.names import split_names
 from xner.runtime.pipelines.configs import positive
 from xner.runtime.projection.registry import (
@@ -76,10 +77,13 @@ class ExperimentConfig:
     8}}``); a variant uses its method's options with its preset (``ngram-exact``: ``ngram``'s
     with ``exact=True``). ``route_by``: a split (``dev``) on which every method is also run, per
     language; the method with the best F1 there (ties: the first in ``methods``) is applied on
-    ``split`` and reported as the column :data:`ROUTED` (None: no routing).
+    ``split`` and reported as the column :data:`ROUTED` (None: no routing). ``columns``: more
+    columns, each a method with options under a name (:class:`~xner.runtime.experiment.columns.
+    Column` or its spec ``"ngram-c50 = ngram min-confidence=0.5"``); a column not named in
+    ``methods`` is added after them.
 
     Resolved when made: :attr:`projections`, each translate-test method of ``methods`` with its
-    registered method and options dataclass.
+    registered method and options dataclass; :attr:`defined`, the columns by name.
     """
 
     data_dir: Path
@@ -92,21 +96,25 @@ class ExperimentConfig:
     align_method: str = "itermax"
     projection_options: Mapping[str, Any] | None = None
     route_by: str | None = None
+    columns: Sequence[Column | str] = ()
     projections: Mapping[str, tuple[str, Any]] = field(init=False, repr=False, compare=False)
+    defined: Mapping[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.limit is not None:
             positive("limit", self.limit)
         positive("beam_size", self.beam_size)
         get_method(self.align_method)  # an unknown one lists the methods
+        columns = _columns(self.columns)
         methods = _names(self.methods)
-        valid = experiment_methods()
+        methods += tuple(name for name in columns if name not in methods)
+        valid = (*experiment_methods(), *columns)
         if not methods:
             raise ConfigError(f"no method given; choose from {', '.join(valid)}")
         for method in methods:
             if method not in valid:
                 raise unknown_choice("experiment method", method, valid)
-        projections = _projections(methods, self.projection_options)
+        projections = _projections(methods, self.projection_options, columns)
         if self.route_by is not None:
             if self.route_by not in ROUTE_CHOICES:
                 raise unknown_choice("split to route by", str(self.route_by), ROUTE_CHOICES)
@@ -121,6 +129,7 @@ class ExperimentConfig:
             ("methods", methods),
             ("ignore", _names(self.ignore)),
             ("projections", projections),
+            ("defined", columns),
         ):
             object.__setattr__(self, name, value)
 
@@ -131,7 +140,7 @@ class ExperimentConfig:
         return tuple(self.langs) == (ALL_LANGUAGES,)
 
     @property
-    def columns(self) -> tuple[str, ...]:
+    def table_columns(self) -> tuple[str, ...]:
         """The methods, and :data:`ROUTED` when the experiment routes: the tables' columns."""
         return (*self.methods, *((ROUTED,) if self.route_by else ()))
 
@@ -167,6 +176,7 @@ class ExperimentConfig:
         """The settings as written in ``results.json`` (``langs`` as given: the run writes the
         languages ``all`` resolved to; ``route_by`` only when the experiment routes)."""
         routing = {} if self.route_by is None else {"route_by": self.route_by}
+        columns = {name: column.canonical() for name, column in self.defined.items()}
         return {
             "data_dir": str(self.data_dir),
             "split": self.split,
@@ -181,7 +191,13 @@ class ExperimentConfig:
                 for method, (base, options) in self.projections.items()
             },
             **routing,
+            **({"columns": columns} if columns else {}),
         }
+
+    def min_confidence(self, method: str) -> float:
+        """The confidence threshold of ``method``'s column (0 unless a column sets one)."""
+        column = self.defined.get(method)
+        return 0.0 if column is None else column.min_confidence
 
 
 def _names(items: Collection[str] | str) -> tuple[str, ...]:
@@ -189,8 +205,31 @@ def _names(items: Collection[str] | str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(split_names(items)))
 
 
+def _columns(given: Sequence[Column | str]) -> dict[str, Column]:
+    """The columns by name, specs parsed; a name taken twice or by a method is refused, and so
+    is a method that translates itself (translate-train's ``markers``)."""
+    if isinstance(given, str):
+        given = [given]
+    taken = set(experiment_methods()) | set(available_methods()) | set(available_variants())
+    columns: dict[str, Column] = {}
+    for item in given:
+        column = item if isinstance(item, Column) else parse_column(item)
+        if column.name in taken or column.name in columns or column.name == ROUTED:
+            raise ConfigError(f"column name {column.name!r} is already a method or a column")
+        base, _ = resolve_method(column.method)
+        if method_info(base).translates:
+            raise ConfigError(
+                f"column {column.name!r}: {column.method} translates the sentences itself (a "
+                "translate-train method); the experiment scores translate-test"
+            )
+        columns[column.name] = column
+    return columns
+
+
 def _projections(
-    methods: Sequence[str], projection_options: Mapping[str, Any] | None
+    methods: Sequence[str],
+    projection_options: Mapping[str, Any] | None,
+    columns: Mapping[str, Column],
 ) -> dict[str, tuple[str, Any]]:
     given = dict(projection_options or {})
     projecting = [name for name in available_methods() if not method_info(name).translates]
@@ -200,6 +239,10 @@ def _projections(
     chosen = {}
     for method in methods:
         if method == MODEL_TRANSFER:
+            continue
+        if method in columns:
+            base, _ = resolve_method(columns[method].method)
+            chosen[method] = columns[method].resolve(given.get(base))
             continue
         base, _ = resolve_method(method)
         chosen[method] = resolve_method(method, given.get(base))

@@ -194,7 +194,7 @@ def run_experiment(
     def grid() -> ExperimentResult:
         ordered = sorted(cells, key=lambda cell: order[cell.lang])  # stable: methods stay in order
         return ExperimentResult(
-            plan.langs, tuple(config.columns), tuple(ordered), settings, bundle_info
+            plan.langs, tuple(config.table_columns), tuple(ordered), settings, bundle_info
         )
 
     for lang in todo:
@@ -371,7 +371,7 @@ def _kept_cells(
     by_key = {(cell.lang, cell.method): cell for cell in found}
     kept: list[ExperimentCell] = []
     for lang in plan.langs:
-        mine = [by_key.get((lang, method)) for method in plan.config.columns]
+        mine = [by_key.get((lang, method)) for method in plan.config.table_columns]
         kept.extend(cell for cell in mine if cell is not None and None not in mine)
     return kept
 
@@ -445,7 +445,7 @@ def _run_language(
         )
         counters = {method: _Counter(config.ignore) for method in config.projections}
         started = time.perf_counter()
-        grid = _every_method(engines, gold, pipeline, config.projections, counters)
+        grid = _every_method(engines, gold, pipeline, config, counters)
         for sentence, results in wrap(grid, f"{lang}: translate-test"):
             for method, result in results.items():
                 tick = time.perf_counter()
@@ -480,21 +480,24 @@ def _routed(cells: list[ExperimentCell], trial: list[ExperimentCell]) -> Experim
 def _every_method(
     engines: Engines,
     gold: list[Sentence],
-    config: TranslateTestConfig,
-    projections: Mapping[str, tuple[str, Any]],
+    pipeline: TranslateTestConfig,
+    config: ExperimentConfig,
     counters: Mapping[str, _Counter],
 ) -> Iterator[tuple[Sentence, dict[str, TranslateTestResult]]]:
     """Each gold sentence with its translate-test result under every projection method: per
     chunk, the expensive stages once, then each method's projection of the same records (its
     time added to its counter)."""
-    for chunk in chunked(gold, config.chunk_size):
-        records = prepare_translate_test(engines, chunk, config)
+    languages = (ENGLISH, pipeline.lang)
+    for chunk in chunked(gold, pipeline.chunk_size):
+        records = prepare_translate_test(engines, chunk, pipeline)
         by_method = {}
-        for method, (base, options) in projections.items():
+        for method, (base, options) in config.projections.items():
             tick = time.perf_counter()
-            by_method[method] = translate_test_results(
-                chunk, project(records, base, options, engines, (ENGLISH, config.lang))
+            threshold = config.min_confidence(method)
+            projected = project(
+                records, base, options, engines, languages, min_confidence=threshold
             )
+            by_method[method] = translate_test_results(chunk, projected)
             counters[method].seconds += time.perf_counter() - tick
         for k, sentence in enumerate(chunk):
             yield sentence, {method: results[k] for method, results in by_method.items()}
