@@ -94,6 +94,7 @@ class Counted:
         self._engine = engine
         self.calls = 0
         self.items = 0
+        self.words = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
@@ -104,6 +105,7 @@ class Counted:
 
     def score(self, sources: Any, targets: Any, *args: Any, **kwargs: Any) -> Any:
         self._count(sources)
+        self.words += sum(len(text.split()) for text in [*sources, *targets])
         return self._engine.score(sources, targets, *args, **kwargs)
 
     def tag(self, sentences: Any, *args: Any, **kwargs: Any) -> Any:
@@ -111,7 +113,7 @@ class Counted:
         return self._engine.tag(sentences, *args, **kwargs)
 
     def reset(self) -> None:
-        self.calls = self.items = 0
+        self.calls = self.items = self.words = 0
 
 
 def _options(scores: tuple[str, ...], nmt_candidates: int | None) -> Any:
@@ -174,6 +176,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "projected_spans": spans,
             "translator_score_calls": translator.calls,
             "translator_score_pairs": translator.items,
+            "words_per_scored_text": (
+                round(translator.words / (2 * translator.items), 2) if translator.items else None
+            ),
             "tagger_calls": tagger.calls,
             "tagger_sentences": tagger.items,
         }
@@ -265,8 +270,9 @@ def markdown(record: dict[str, Any]) -> str:
         "(other work ran on the machine).",
         "",
         "| scores | projection s | vs align | end to end s | vs align | spans "
-        "| score calls | pairs scored | tagger sentences | goal (end to end <= 3x) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| score calls | pairs scored | words per scored text | tagger sentences "
+        "| goal (end to end <= 3x) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for label, row in record["rows"].items():
         verdict = {True: "met", False: "**missed**", None: "-"}[row["within_goal"]]
@@ -277,14 +283,16 @@ def markdown(record: dict[str, Any]) -> str:
             f"| **{_num(row['project_ratio'], 1)}x** | {row['end_to_end_s']:.1f} "
             f"| {_num(row['end_to_end_ratio'], 2)}x | {row['projected_spans']} "
             f"| {row['translator_score_calls']} | {row['translator_score_pairs']:,} "
-            f"| {row['tagger_sentences']} | {verdict} |"
+            f"| {_num(row.get('words_per_scored_text'))} | {row['tagger_sentences']} | {verdict} |"
         )
     lines += [
         "",
         "Pairs scored: the (source, target) texts sent to the translator's `score`, all "
         "directions together (P(a|a), P(b|b), P(a|b), P(b|a) over distinct texts). The goal "
         "compares end to end times: the projection stage alone with `align` takes milliseconds, "
-        "so any model call is hundreds of times that (the column `vs align` of projection).",
+        "so any model call is hundreds of times that (the column `vs align` of projection). "
+        "Words per scored text: the mean length of the texts sent to `score` (the cost of a "
+        "pair grows with it).",
         "",
     ]
     return "\n".join(lines)
