@@ -249,6 +249,7 @@ def describe(bundle: Bundle, all_languages: bool = False) -> list[str]:
             )
         if name == "tagger":
             lines.append(f"  {len(s.labels)} labels, scheme {s.scheme}: {' '.join(s.labels)}")
+            lines.append(f"  trained on {', '.join(s.trained_on) or 'unknown languages'}")
         if name == "aligner":
             lines.append(f"  layer {s.layer} of {s.num_layers_source}, hidden size {s.hidden_size}")
         lines.extend(f"  fidelity {text}" for text in _fidelity(comp.fidelity))

@@ -161,8 +161,19 @@ def experiment_command(
         return
     if langs is None:
         raise ConfigError("--langs is required: file codes of --data (hau,yor,swa) or all")
-    if target is not None or sources is not None or split_names(pivots) != DEFAULT_PIVOTS:
-        raise ConfigError("--pivots, --target and --sources go with --vary pivots|sources")
+    vary_only = {
+        "--pivots": split_names(pivots) != DEFAULT_PIVOTS,
+        "--target": target is not None,
+        "--sources": sources is not None,
+        "--subsets": subsets != 10,
+        "--seed": seed != 0,
+        "--combine": combine != "vote",
+        "--min-votes": min_votes is not None,
+        "--weights": bool(weights),
+    }
+    given = [name for name, changed in vary_only.items() if changed]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only with --vary pivots|sources")
     check_output(output / "results.csv")  # the folder can hold the results: before any work
     config = ExperimentConfig(
         data,

@@ -96,6 +96,8 @@ def export_tagger(
         aggregation="first",
         external_data=[_rel(root, p) for p in files[1:]],
     )
+    if spec.trained_on:  # optional: a bundle without it reads as unknown
+        settings["trained_on"] = list(spec.trained_on)
     return _result(
         "tagger", spec, config, settings, fidelity, [*files, dest / "tokenizer.json"], started
     )

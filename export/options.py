@@ -8,6 +8,8 @@ from typing import Any
 
 from xner.runtime.bundles.bundle import COMPONENTS
 from xner.runtime.errors import ConfigError, XnerError, unknown_choice
+from xner.runtime.languages import resolve_language
+from xner.runtime.names import split_names
 
 TRANSLATOR_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
 ONNX_QUANTIZATIONS = ("int8", "float32")
@@ -47,12 +49,15 @@ class TaggerSpec:
 
     ``scheme``: ``auto`` reads the tag scheme from the label set; or force one of
     :data:`SCHEMES` (``IOB1`` for taggers trained on the original CoNLL-03 files).
+    ``trained_on``: the languages of its fine-tuning data (any code form; written to the
+    manifest as NLLB codes; empty: unknown, not written).
     """
 
     model: str
     revision: str | None = None
     license: str | None = None
     scheme: str = "auto"
+    trained_on: tuple[str, ...] = ()
 
 
 @dataclass
@@ -153,6 +158,9 @@ class ExportOptions:
             raise unknown_choice("ONNX quantization", self.onnx.quantization, ONNX_QUANTIZATIONS)
         if self.tagger and self.tagger.scheme not in SCHEMES:
             raise unknown_choice("tag scheme", self.tagger.scheme, SCHEMES)
+        if self.tagger:
+            codes = (resolve_language(code) for code in split_names(self.tagger.trained_on))
+            self.tagger.trained_on = tuple(dict.fromkeys(codes))
         if self.aligner and self.aligner.layer < 0:
             raise ConfigError(f"aligner layer must be 0 or more, not {self.aligner.layer}")
         if not 0.0 <= self.validation.min_agreement <= 1.0:

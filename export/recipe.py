@@ -4,7 +4,7 @@
 name = "default"
 description = "..."
 [translator]   # model, tokenizer, revision, tokenizer_revision, quantization, license
-[tagger]       # model, revision, license, scheme
+[tagger]       # model, revision, license, scheme, trained_on (languages of its data)
 [aligner]      # model, layer, revision, license
 [onnx]         # quantization, per_channel, reduce_range, fuse, opset, preprocess
 [validation]   # tolerance, min_agreement
@@ -105,11 +105,14 @@ def _build(path: Path, table: str, cls: type, values: Any) -> Any:
         ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
+        if expected is tuple:  # a TOML list of names
+            ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
         if not ok:
-            raise InputError(
-                path, None, f"[{table}] {name} must be a {expected.__name__}, not {value!r}"
-            )
-    converted = dict(values)
+            kind = "list of names" if expected is tuple else expected.__name__
+            raise InputError(path, None, f"[{table}] {name} must be a {kind}, not {value!r}")
+    converted: dict[str, Any] = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in values.items()
+    }
     if "probe" in converted and converted["probe"] is not None:
         converted["probe"] = (path.parent / converted["probe"]).resolve()
     return cls(**converted)

@@ -46,7 +46,7 @@ def _build(root: Path) -> None:
             ExportOptions(
                 out=root / "tiny",
                 translator=TranslatorSpec(str(models.translator)),
-                tagger=TaggerSpec(str(models.tagger)),
+                tagger=TaggerSpec(str(models.tagger), trained_on=("eng_Latn",)),
                 aligner=AlignerSpec(str(models.aligner), layer=1),
             )
         )
@@ -55,7 +55,7 @@ def _build(root: Path) -> None:
             ExportOptions(
                 out=root / "tiny-fp32",
                 translator=TranslatorSpec(str(models.translator), quantization="float32"),
-                tagger=TaggerSpec(str(models.tagger)),
+                tagger=TaggerSpec(str(models.tagger), trained_on=("eng_Latn",)),
                 aligner=AlignerSpec(str(models.aligner), layer=1),
                 onnx=OnnxOptions(quantization="none"),
             )

@@ -248,12 +248,15 @@ class TaggerSettings(EncoderSettings):
 
     ``scheme`` is ``IOB1``, ``IOB2``, ``BIOES`` or ``IO`` as read from the label set and the
     model's behaviour; ``aggregation`` says which subword carries a word's label (``first``).
+    ``trained_on``: the languages (NLLB codes) of the model's fine-tuning data, as its recipe
+    says; empty when not recorded (unknown).
     """
 
     labels: tuple[str, ...] = field(metadata=_NON_EMPTY)
     scheme: str
     entity_types: tuple[str, ...] = ()
     aggregation: str = "first"
+    trained_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -110,7 +110,11 @@ __all__ = [
     "ExperimentCell",
     "ExperimentConfig",
     "ExperimentResult",
+    "bundle_info",
+    "compared_settings",
     "experiment_methods",
+    "plan_run",
+    "read_gold",
     "run_experiment",
 ]
 
@@ -176,13 +180,13 @@ def run_experiment(
     loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
     options = options or EngineOptions()
     engines = Engines(loaded, options)  # each engine built once, on first use
-    plan = _plan(loaded, engines, config, files, routes)
+    plan = plan_run(loaded, engines, config, files, routes)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if saved is not None:
         created = str(saved["settings"].get("created", created))
     settings = _settings(plan, options, created)
-    bundle_info = _bundle_info(loaded, engines.identity())
-    cells = [] if saved is None else _kept_cells(saved, settings, bundle_info, plan, out)
+    identity = bundle_info(loaded, engines.identity())
+    cells = [] if saved is None else _kept_cells(saved, settings, identity, plan, out)
     done = {cell.lang for cell in cells}
     todo = [lang for lang in plan.langs if lang not in done]
     if done:
@@ -194,14 +198,14 @@ def run_experiment(
     def grid() -> ExperimentResult:
         ordered = sorted(cells, key=lambda cell: order[cell.lang])  # stable: methods stay in order
         return ExperimentResult(
-            plan.langs, tuple(config.table_columns), tuple(ordered), settings, bundle_info
+            plan.langs, tuple(config.table_columns), tuple(ordered), settings, identity
         )
 
     for lang in todo:
-        gold = _read_gold(plan.files[lang], config.limit)
+        gold = read_gold(plan.files[lang], config.limit)
         found = _run_language(engines, plan, lang, gold, progress)
         if config.route_by is not None:
-            trial = _read_gold(plan.route_files[lang], config.limit)
+            trial = read_gold(plan.route_files[lang], config.limit)
             found.append(
                 _routed(found, _run_language(engines, plan, lang, trial, progress, config.route_by))
             )
@@ -216,7 +220,7 @@ def run_experiment(
     return result
 
 
-def _plan(
+def plan_run(
     bundle: Bundle,
     engines: Engines,
     config: ExperimentConfig,
@@ -264,7 +268,7 @@ def _plan(
     )
 
 
-def _read_gold(path: Path, limit: int | None) -> list[Sentence]:
+def read_gold(path: Path, limit: int | None) -> list[Sentence]:
     sentences = list(itertools.islice(read_sentences(path, "conll"), limit))
     for sentence in sentences:
         if sentence.tags is None:
@@ -350,14 +354,14 @@ def _read_saved(path: Path) -> dict[str, Any]:
 def _kept_cells(
     saved: Mapping[str, Any],
     settings: Mapping[str, Any],
-    bundle_info: Mapping[str, Any],
+    bundle: Mapping[str, Any],
     plan: _Plan,
     out: Path,
 ) -> list[ExperimentCell]:
     """The cells of the languages the interrupted run finished (every method's), when its
     settings and bundle are this run's; else a ConfigError naming what differs."""
-    before = {**_compared(saved["settings"]), "bundle": saved["bundle"].get("identity")}
-    now = {**_compared(settings), "bundle": bundle_info["identity"]}
+    before = {**compared_settings(saved["settings"]), "bundle": saved["bundle"].get("identity")}
+    now = {**compared_settings(settings), "bundle": bundle["identity"]}
     error = changed_settings(out, before, now)
     if error is not None:
         raise error
@@ -376,7 +380,7 @@ def _kept_cells(
     return kept
 
 
-def _compared(settings: Mapping[str, Any]) -> dict[str, Any]:
+def compared_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings a resumed run must share with the interrupted one, as JSON reads them."""
     same: dict[str, Any] = json.loads(json.dumps(dict(settings), default=str))
     same.pop("created", None)
@@ -543,7 +547,7 @@ def _settings(plan: _Plan, options: EngineOptions, created: str) -> dict[str, An
     }
 
 
-def _bundle_info(bundle: Bundle, identity: str) -> dict[str, Any]:
+def bundle_info(bundle: Bundle, identity: str) -> dict[str, Any]:
     return {
         "path": str(bundle.root),
         "identity": identity,

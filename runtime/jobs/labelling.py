@@ -32,7 +32,8 @@ settings are checked before any engine is built. **Resuming** continues only a r
 same settings: the fingerprint is the file config's canonical dict (formats, ``tokenize``,
 ``explain`` / ``gold`` / ``evaluate`` / ``ignore``), the engines' (bundle identity, device class,
 compute type, beam size, alignment method) and the pipeline config's (languages, projection
-method and options, ``drop``, ``drop_incomplete``); a mismatch names each setting
+method and options, ``drop``, ``drop_incomplete``, translate-test's pivots other than English
+alone and their combination); a mismatch names each setting
 (``compute_type int8 -> float32``). Another ``on_error`` is refused once the interrupted run
 wrote or left out a failed sentence under its own. Threads, batch sizes and ``chunk_size`` are
 left out: they change speed, not labels.
@@ -68,7 +69,13 @@ from xner.runtime.pipelines.configs import (
 )
 from xner.runtime.pipelines.results import LabelledResult
 
-__all__ = ["ON_ERROR", "run_model_transfer", "run_translate_test", "run_translate_train"]
+__all__ = [
+    "ON_ERROR",
+    "planned_options",
+    "run_model_transfer",
+    "run_translate_test",
+    "run_translate_train",
+]
 
 Pipeline = Callable[[Engines, Iterator[Sentence]], Iterator[LabelledResult]]
 
@@ -177,7 +184,7 @@ def _labelling_job(
     if command == "translate-train" and formats.reader == "text":
         raise ConfigError("translate-train needs labelled input: CoNLL or JSONL with tags")
     check_engine_settings(
-        _options(engines, engine_options), translator="translator" in config.engines
+        planned_options(engines, engine_options), translator="translator" in config.engines
     )
     ready = Engines.of(engines, engine_options, verify=verify)
     config.check(ready)
@@ -204,7 +211,9 @@ def _labelling_job(
     return run_job(job)
 
 
-def _options(engines: EngineSource, engine_options: EngineOptions | None) -> EngineOptions | None:
+def planned_options(
+    engines: EngineSource, engine_options: EngineOptions | None
+) -> EngineOptions | None:
     """The engine settings a job will use, known before the bundle is loaded."""
     if isinstance(engines, Engines):
         return engines.options_of("translator")

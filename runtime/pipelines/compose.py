@@ -6,6 +6,10 @@ for each chunk of sentences, :func:`prepare_translate_test` translates them into
 the English into words (``tokenize``), tags them (``tag``, minus the ``drop`` labels) and aligns
 the English words with the original ones (``align``); ``project`` then carries the English
 entities onto the original words and :func:`translate_test_results` puts each sentence together.
+With several pivot languages (``pivots``), each chunk goes through those stages once per pivot
+(one batched translation into each) and :func:`combine_pivot_results` combines the pivots'
+spans per sentence (:mod:`xner.runtime.pipelines.combine`); a pivot that fails for a sentence
+does not vote on it, and the sentence fails only when every pivot does.
 
 **Translate-train**, carry labelled sentences into another language: the gold entities (minus
 ``drop``) are the projection's source; ``translate`` -> ``tokenize`` -> ``align`` ->
@@ -25,8 +29,9 @@ it, in memory linear in its length).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -37,6 +42,7 @@ from xner.runtime.engines.engine_set import Engines
 from xner.runtime.engines.options import EngineOptions, chunked
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.pipelines import stages
+from xner.runtime.pipelines.combine import CombineOptions, combine_spans
 from xner.runtime.pipelines.configs import (
     ENGLISH,
     ModelTransferConfig,
@@ -53,14 +59,20 @@ from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
 __all__ = [
     "ENGLISH",
     "EngineSource",
+    "combine_pivot_results",
+    "gold_spans",
     "model_transfer",
     "model_transfer_results",
+    "numbered_chunks",
     "prepare_translate_test",
     "translate_test",
     "translate_test_results",
     "translate_train",
     "translate_train_results",
+    "warn_untrained_pivots",
 ]
+
+logger = logging.getLogger("xner")
 
 EngineSource = Engines | Bundle | str | os.PathLike[str]
 """Ready :class:`Engines`, or a bundle (or its path) to build them from."""
@@ -70,7 +82,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _chunks(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
+def numbered_chunks(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
     """Consecutive chunks of ``size`` items, each with its first item's position."""
     first = 0
     for chunk in chunked(items, size):
@@ -111,31 +123,101 @@ def translate_test(
     engine_options: EngineOptions | None = None,
     **settings: Any,
 ) -> Iterator[TranslateTestResult]:
-    """Label ``sentences`` written in ``lang`` by translating them into English (lazily).
+    """Label ``sentences`` written in ``lang`` by translating them into English, or into
+    several pivot languages whose labels are combined (lazily).
 
     ``engines``: :class:`Engines` (built once, reused across calls) or a bundle / bundle path
     (then engines are built with ``engine_options``). ``sentences``: :class:`Sentence` objects,
     word lists or strings (split on whitespace). ``lang``: the language of the sentences (NLLB
     code, ISO code or name) with the other settings as keywords (``method``, ``options``,
-    ``drop``, ``chunk_size``, ``beam_size``, ``align_method``:
+    ``drop``, ``chunk_size``, ``beam_size``, ``align_method``, ``pivots``, ``combine``:
     :class:`~xner.runtime.pipelines.configs.TranslateTestConfig`), or such a config.
 
-    Settings, languages and labels are checked at once (the translator is built for that); the
-    input is read when the iterator is. Yields a :class:`TranslateTestResult` per sentence.
+    Settings, languages and labels are checked at once (the translator is built for that); a
+    warning is logged when a pivot other than English is not among the tagger's training
+    languages (:func:`warn_untrained_pivots`). The input is read when the iterator is. Yields a
+    :class:`TranslateTestResult` per sentence; with several pivots, their combination
+    (:func:`combine_pivot_results`).
     """
     config = _config(TranslateTestConfig, lang, **settings)
     ready = Engines.of(engines, engine_options)
     config.check(ready)
-    for code in (config.lang, ENGLISH):
+    for code in (config.lang, *config.pivots):
         ready.translator.language(code)  # an unsupported language fails now
+    warn_untrained_pivots(ready, config.pivots)
 
     def stream() -> Iterator[TranslateTestResult]:
-        for first, chunk in _chunks(stages.as_sentences(sentences), config.chunk_size):
-            records = prepare_translate_test(ready, chunk, config)
-            records = _project(records, ready, config, (ENGLISH, config.lang))
-            yield from translate_test_results(chunk, records, first)
+        for first, chunk in numbered_chunks(stages.as_sentences(sentences), config.chunk_size):
+            by_pivot = {}
+            for pivot in config.pivots:
+                records = prepare_translate_test(ready, chunk, config, pivot)
+                records = _project(records, ready, config, (pivot, config.lang))
+                by_pivot[pivot] = translate_test_results(chunk, records, first)
+            if len(config.pivots) == 1:
+                yield from by_pivot[config.pivots[0]]
+                continue
+            for k in range(len(chunk)):
+                mine = {pivot: results[k] for pivot, results in by_pivot.items()}
+                yield combine_pivot_results(mine, config.combine)
 
     return stream()
+
+
+def warn_untrained_pivots(engines: Engines, pivots: Sequence[str]) -> list[str]:
+    """Log one warning naming the ``pivots`` other than English that the bundle does not say
+    its tagger was fine-tuned on (the manifest's ``tagger.settings.trained_on``; a bundle
+    without it: unknown); returns them."""
+    component = None if engines.bundle is None else engines.bundle.tagger
+    trained = () if component is None else component.settings.trained_on
+    untrained = [pivot for pivot in pivots if pivot != ENGLISH and pivot not in trained]
+    if untrained:
+        logger.warning(
+            "pivots %s: the tagger was fine-tuned on %s; it is multilingual, but it may find "
+            "entities less well in these languages than in its own",
+            ", ".join(untrained),
+            ", ".join(trained) if trained else "languages the bundle does not record (unknown)",
+        )
+    return untrained
+
+
+def combine_pivot_results(
+    by_pivot: Mapping[str, TranslateTestResult], options: CombineOptions
+) -> TranslateTestResult:
+    """One sentence's translate-test results through several pivots (in pivot order) as one
+    result whose spans are their combination (:func:`~xner.runtime.pipelines.combine.
+    combine_spans`: a pivot's spans vote with their confidences, 1 for a method that gives
+    none; a pivot whose result has an error does not vote). The result keeps each pivot's own
+    (:attr:`~TranslateTestResult.by_pivot`); its ``confidences`` are the combination's, its
+    ``pivots`` per span those that agreed. It has an error only when every pivot failed."""
+    results = list(by_pivot.values())
+    votes = {
+        pivot: None
+        if result.error is not None
+        else list(zip(result.spans, result.confidences or [1.0] * len(result.spans), strict=True))
+        for pivot, result in by_pivot.items()
+    }
+    combined = combine_spans(votes, options)
+    failed = all(result.error is not None for result in results)
+    error = None
+    if failed:
+        error = "every pivot failed: " + "; ".join(f"{p}: {r.error}" for p, r in by_pivot.items())
+    spans = [c.span for c in combined]
+    one = results[0]
+    return TranslateTestResult(
+        index=one.index,
+        line=one.line,
+        source=one.source,
+        tokens=list(one.tokens),
+        tags=tags_from_spans(spans, len(one.tokens)),
+        spans=spans,
+        truncated=any(result.truncated for result in results),
+        segments=one.segments,
+        error=error,
+        input=one.input,
+        confidences=[c.confidence for c in combined],
+        pivots=tuple(c.voters for c in combined),
+        by_pivot=dict(by_pivot),
+    )
 
 
 def _project(
@@ -158,12 +240,13 @@ def _project(
 
 
 def prepare_translate_test(
-    engines: Engines, chunk: Sequence[Sentence], config: TranslateTestConfig
+    engines: Engines, chunk: Sequence[Sentence], config: TranslateTestConfig, pivot: str = ENGLISH
 ) -> list[Record]:
-    """The stages of translate-test before projection, on one chunk: translate, tokenize, tag,
-    align (the expensive ones; the experiment projects their records with every method)."""
+    """The stages of translate-test before projection, on one chunk, through one ``pivot``
+    language (an NLLB code): translate, tokenize, tag, align (the expensive ones; the
+    experiment projects their records with every method)."""
     records = plan(chunk, segment_ranges(chunk), from_translation=True)
-    records = stages.translate(records, engines, config.lang, ENGLISH, config.beam_size)
+    records = stages.translate(records, engines, config.lang, pivot, config.beam_size)
     records = stages.tokenize(records)
     records = stages.tag(records, engines, config.drop)
     return stages.align(records, engines, config.align_method)
@@ -228,7 +311,7 @@ def model_transfer(
     config.check(ready)
 
     def stream() -> Iterator[TranslateTestResult]:
-        for first, chunk in _chunks(stages.as_sentences(sentences), config.chunk_size):
+        for first, chunk in numbered_chunks(stages.as_sentences(sentences), config.chunk_size):
             whole = [[(0, len(s.tokens))] if s.tokens else [] for s in chunk]  # never cut
             records = stages.tag(plan(chunk, whole), ready, config.drop)
             yield from model_transfer_results(chunk, records, first)
@@ -291,8 +374,8 @@ def translate_train(
     translating = cast(Callable[..., list[Record]], info.fn) if info.translates else None
 
     def stream() -> Iterator[TranslateTrainResult]:
-        for first, chunk in _chunks(sentences, config.chunk_size):
-            entities = [_gold_spans(sentence) for sentence in chunk]  # no segment cuts one
+        for first, chunk in numbered_chunks(sentences, config.chunk_size):
+            entities = [gold_spans(sentence) for sentence in chunk]  # no segment cuts one
             gold = [[s for s in spans if s.label not in config.drop] for spans in entities]
             records = plan(chunk, segment_ranges(chunk, entities), spans=gold)
             if translating is not None:
@@ -360,7 +443,7 @@ def _markers_kept(records: Sequence[Record]) -> bool | None:
     return all(marked) if marked else None
 
 
-def _gold_spans(sentence: Sentence) -> list[Span]:
+def gold_spans(sentence: Sentence) -> list[Span]:
     """Every entity of a labelled sentence (checked: IOB2, one tag per word)."""
     if not isinstance(sentence, Sentence) or sentence.tags is None:
         where = sentence.source if isinstance(sentence, Sentence) else None

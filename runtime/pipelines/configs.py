@@ -26,6 +26,7 @@ from xner.runtime.engines.engine_set import Engines, check_engine_settings
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.languages import resolve_language
 from xner.runtime.names import split_names
+from xner.runtime.pipelines.combine import CombineOptions, for_voters
 from xner.runtime.projection.registry import method_info, resolve_method
 
 __all__ = [
@@ -36,11 +37,12 @@ __all__ = [
     "TranslateTrainConfig",
     "checked_labels",
     "confidence_threshold",
+    "pivot_languages",
     "positive",
 ]
 
 ENGLISH = "eng_Latn"
-"""The pivot language of translate-test (the tagger is trained on English)."""
+"""The default pivot language of translate-test (most taggers are trained on English)."""
 
 Names = str | Iterable[str] | None
 """Entity types given as a comma-separated string or as names (``"MISC,DATE"``)."""
@@ -86,7 +88,7 @@ def _engine_settings(beam_size: int | None, align_method: str | None) -> None:
 
 @dataclass(frozen=True)
 class TranslateTestConfig:
-    """Translate-test settings: label text in ``lang`` through English.
+    """Translate-test settings: label text in ``lang`` through English (or other pivots).
 
     ``lang``: the sentences' language (NLLB code, ISO code or name; kept as the NLLB code).
     ``method``: projection method or variant (``heuristic``, ``ngram``, ``ngram-exact``; kept as
@@ -96,7 +98,12 @@ class TranslateTestConfig:
     ``itermax``, ``argmax``, ``match`` or ``softmax`` (None: the aligner's). ``chunk_size``:
     sentences per batched engine call. ``min_confidence``: projected spans whose confidence
     (in [0, 1], see :class:`~xner.runtime.projection.result.Projected`) is below it are
-    dropped (0, the default, keeps them all).
+    dropped (0, the default, keeps them all). ``pivots``: the languages the sentences are
+    translated into and tagged in (a comma-separated string or names, any code form; kept as
+    NLLB codes in order, repeats left out; ``lang`` itself is not one), ``eng_Latn`` alone by
+    default; with several, each pivot's projected spans are combined per sentence by
+    ``combine`` (:class:`~xner.runtime.pipelines.combine.CombineOptions`, or a rule name, or a
+    mapping of its fields; its ``weights`` name pivots in any code form, kept by NLLB code).
     """
 
     lang: str
@@ -107,6 +114,8 @@ class TranslateTestConfig:
     align_method: str | None = None
     chunk_size: int = 256
     min_confidence: float = 0.0
+    pivots: tuple[str, ...] = (ENGLISH,)
+    combine: CombineOptions = dataclasses.field(default_factory=CombineOptions)
 
     engines: ClassVar[tuple[str, ...]] = ("translator", "tagger", "aligner")
     """The engines the pipeline runs (a method may ask for more: :attr:`needs`)."""
@@ -120,6 +129,8 @@ class TranslateTestConfig:
         _set(self, min_confidence=confidence_threshold(self.min_confidence))
         _engine_settings(self.beam_size, self.align_method)
         _set(self, lang=resolve_language(self.lang))
+        _set(self, pivots=pivot_languages(self.pivots, self.lang))
+        _set(self, combine=for_voters(self.combine, self.pivots, "pivot"))
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -127,13 +138,19 @@ class TranslateTestConfig:
         return _needs(self.engines, self.method, self.options)
 
     def canonical(self) -> dict[str, Any]:
-        """The settings that decide the labels (the config's part of the resume fingerprint)."""
+        """The settings that decide the labels (the config's part of the resume fingerprint;
+        ``pivots`` only when not English alone, ``combine`` only with several pivots, so that
+        a run of before pivots existed resumes)."""
+        pivots = {} if self.pivots == (ENGLISH,) else {"pivots": list(self.pivots)}
+        combine = {"combine": self.combine.canonical()} if len(self.pivots) > 1 else {}
         return {
             "lang": self.lang,
             "method": self.method,
             "options": dataclasses.asdict(self.options),
             "drop": sorted(self.drop),
             **_threshold(self.min_confidence),
+            **pivots,
+            **combine,
         }
 
     def engine_fingerprint(self, engines: Engines) -> dict[str, Any]:
@@ -252,6 +269,22 @@ class ModelTransferConfig:
 
 PipelineConfig = TranslateTestConfig | TranslateTrainConfig | ModelTransferConfig
 """Any pipeline's config."""
+
+
+def pivot_languages(pivots: Names, lang: str) -> tuple[str, ...]:
+    """``pivots`` (comma-separated or names, any code form) as NLLB codes in order, repeats left
+    out; a ConfigError when there is none, or when one is ``lang`` (the sentences' language,
+    an NLLB code) unless it is the default English pivot alone (translate-test of English
+    text, as before pivots existed)."""
+    resolved = tuple(dict.fromkeys(resolve_language(pivot) for pivot in split_names(pivots)))
+    if not resolved:
+        raise ConfigError("pivots: give at least one pivot language (e.g. eng_Latn)")
+    if lang in resolved and resolved != (ENGLISH,):
+        raise ConfigError(
+            f"pivots: {lang} is the language of the sentences, not a pivot; "
+            f"choose pivots other than {lang}"
+        )
+    return resolved
 
 
 def _needs(engines: tuple[str, ...], method: str, options: Any) -> tuple[str, ...]:

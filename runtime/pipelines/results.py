@@ -6,6 +6,7 @@ it came from, the sentence to write, its review record and the counts of its sum
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -185,6 +186,13 @@ class TranslateTestResult:
     for a span no single entity gave), as the projection method gave them
     (:class:`~xner.runtime.projection.result.Projected`); None when it gave none, and for
     model transfer.
+
+    With several pivot languages (:func:`~xner.runtime.pipelines.compose.
+    combine_pivot_results`) ``spans`` are the pivots' combination, ``confidences`` its vote (or
+    weight) shares, ``origins`` None, ``pivots`` per span the pivots that gave it, and
+    ``by_pivot`` each pivot's own result (its ``translation``, ``english_tokens`` and
+    ``english_spans`` are in that pivot's language; the combination's are empty); ``error``
+    is set only when every pivot failed. ``pivots`` and ``by_pivot`` are None for one pivot.
     """
 
     index: int
@@ -204,6 +212,10 @@ class TranslateTestResult:
     input: Sentence | None = field(default=None, compare=False, repr=False)
     confidences: list[float] | None = None
     origins: list[int | None] | None = None
+    pivots: tuple[tuple[str, ...], ...] | None = None
+    by_pivot: Mapping[str, TranslateTestResult] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def ok(self) -> bool:
@@ -212,7 +224,10 @@ class TranslateTestResult:
 
     @property
     def source_entities(self) -> int:
-        """The English entities projected (none for model transfer)."""
+        """The English entities projected (none for model transfer); with several pivots, the
+        entities of every pivot's translation."""
+        if self.by_pivot is not None:
+            return sum(result.source_entities for result in self.by_pivot.values())
         return len(self.english_spans)
 
     @property
@@ -226,11 +241,21 @@ class TranslateTestResult:
 
     def scored_spans(self) -> list[dict[str, Any]] | None:
         """The output's spans with their confidence (:func:`confidence_records`), None when
-        there are none to give (model transfer, a method without confidences)."""
-        return confidence_records(self.spans, self.confidences)
+        there are none to give (model transfer, a method without confidences); with several
+        pivots each also lists the ``pivots`` that gave it."""
+        records = confidence_records(self.spans, self.confidences)
+        if records is not None and self.pivots is not None:
+            for record, pivots in zip(records, self.pivots, strict=True):
+                record["pivots"] = list(pivots)
+        return records
 
     def explain(self) -> dict[str, Any]:
-        """A JSON-ready record of every step, for a person to review or correct."""
+        """A JSON-ready record of every step, for a person to review or correct; with several
+        pivots, the combination's entities (with the pivots that gave each) and per pivot its
+        translation, its words, the entities found in them, the alignment and its projected
+        entities."""
+        if self.by_pivot is not None:
+            return self._explain_pivots(self.by_pivot)
         return {
             "index": self.index,
             "source": self.source,
@@ -254,6 +279,42 @@ class TranslateTestResult:
             "tags": self.tags,
             "error": self.error,
         }
+
+    def _explain_pivots(self, by_pivot: Mapping[str, TranslateTestResult]) -> dict[str, Any]:
+        entities = span_records(self.spans, self.tokens)
+        for record, confidence, pivots in zip(
+            entities, self.confidences or (), self.pivots or (), strict=True
+        ):
+            record["confidence"] = round(confidence, 6)
+            record["pivots"] = list(pivots)
+        return {
+            "index": self.index,
+            "source": self.source,
+            "line": self.line,
+            "tokens": self.tokens,
+            "truncated": self.truncated,
+            "segments": self.segments,
+            "pivots": [_pivot_record(pivot, result) for pivot, result in by_pivot.items()],
+            "entities": entities,
+            "tags": self.tags,
+            "error": self.error,
+        }
+
+
+def _pivot_record(pivot: str, result: TranslateTestResult) -> dict[str, Any]:
+    """One pivot's part of a combined explain record (its words and entities by pivot name)."""
+    record = result.explain()
+    return {
+        "pivot": pivot,
+        "translation": record["translation"],
+        "truncated": record["truncated"],
+        "pivot_tokens": record["english_tokens"],
+        "pivot_entities": record["english_entities"],
+        "alignment": record["alignment"],
+        "matches": record["matches"],
+        "entities": record["entities"],
+        "error": record["error"],
+    }
 
 
 @dataclass(frozen=True)
