@@ -321,6 +321,16 @@ def test_warning_names_the_pivots_the_tagger_was_not_trained_on(
     assert "(unknown)" in warnings[0]
 
 
+def test_the_warning_names_each_pivot_once_per_engines(caplog: pytest.LogCaptureFixture) -> None:
+    ready = engines()
+    with caplog.at_level(logging.WARNING, logger="xner"):
+        for _ in range(3):  # as the experiment: translate-test per language and pivot
+            list(translate_test(ready, [SENTENCE], "hau", pivots=THREE))
+        list(translate_test(engines(), [SENTENCE], "hau", pivots=THREE))  # other engines
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and warnings[0] == warnings[1]
+
+
 def test_no_warning_through_english(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="xner"):
         list(translate_test(engines(), [SENTENCE], "hau"))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -73,6 +74,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("xner")
+_WARNED_PIVOTS: weakref.WeakKeyDictionary[Engines, set[str]] = weakref.WeakKeyDictionary()
 
 EngineSource = Engines | Bundle | str | os.PathLike[str]
 """Ready :class:`Engines`, or a bundle (or its path) to build them from."""
@@ -166,11 +168,14 @@ def translate_test(
 def warn_untrained_pivots(engines: Engines, pivots: Sequence[str]) -> list[str]:
     """Log one warning naming the ``pivots`` other than English that the bundle does not say
     its tagger was fine-tuned on (the manifest's ``tagger.settings.trained_on``; a bundle
-    without it: unknown); returns them."""
+    without it: unknown); returns them. Each pivot is named once per :class:`Engines` (an
+    experiment runs translate-test per language and pivot with the same engines)."""
     component = None if engines.bundle is None else engines.bundle.tagger
     trained = () if component is None else component.settings.trained_on
     untrained = [pivot for pivot in pivots if pivot != ENGLISH and pivot not in trained]
-    if untrained:
+    warned = _WARNED_PIVOTS.setdefault(engines, set())
+    if any(pivot not in warned for pivot in untrained):
+        warned.update(untrained)
         logger.warning(
             "pivots %s: the tagger was fine-tuned on %s; it is multilingual, but it may find "
             "entities less well in these languages than in its own",
