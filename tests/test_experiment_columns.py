@@ -164,3 +164,13 @@ def test_cli_column_torch_free(tiny_bundle: Path, tmp_path: Path) -> None:
     bad = run_cli_torch_free([*base, "--column", "x = ngram maxlen=2", "-o", str(tmp_path / "b")])
     assert bad.returncode == 2 and bad.stderr.startswith("xner: error:")
     assert "max-len" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_column_may_change_an_option_other_options_derive_from() -> None:
+    # back-translation resolves its inner method's options from back_translation_with: a column
+    # that changes the inner method gets that method's options (a regression: the defaults'
+    # HeuristicOptions were handed to ngram)
+    base, options = parse_column("bt = back-translation back-translation-with=ngram").resolve()
+    assert base == "back-translation" and isinstance(options.inner_options, NgramOptions)
+    base, options = parse_column("e = ensemble ensemble-with=heuristic").resolve()
+    assert base == "ensemble" and options.ensemble_with == "heuristic"

@@ -28,7 +28,12 @@ from typing import Any
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.names import split_names
 from xner.runtime.pipelines.configs import confidence_threshold
-from xner.runtime.projection.registry import method_info, option_fields, resolve_method
+from xner.runtime.projection.registry import (
+    method_info,
+    option_fields,
+    resolve_method,
+    resolve_options,
+)
 
 __all__ = ["MIN_CONFIDENCE", "Column", "parse_column"]
 
@@ -56,9 +61,17 @@ class Column:
 
     def resolve(self, base_options: Any = None) -> tuple[str, Any]:
         """The registered method and options dataclass of this column (``base_options``: the
-        experiment's options of the registered method, or None for its defaults)."""
-        base, options = resolve_method(self.method, base_options)
-        return base, type(options)(**{**_fields(options), **self.options})
+        experiment's options of the registered method, or None for its defaults).
+
+        The column's options are laid over the settings that differ from the defaults (the
+        experiment's and a variant's) and the whole is resolved afresh, so that options derived
+        from others (back-translation's inner method options) follow the column's choice."""
+        base, preset = resolve_method(self.method, base_options)
+        if not self.options:
+            return base, preset
+        defaults = type(preset)()
+        changed = {k: v for k, v in _fields(preset).items() if v != getattr(defaults, k)}
+        return base, resolve_options(method_info(base), {**changed, **self.options})
 
     def canonical(self) -> dict[str, Any]:
         """The column as written in ``results.json``."""
