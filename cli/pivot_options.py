@@ -1,7 +1,7 @@
 """Command-line options of the combination of several voters (pivots, sources), declared once:
 ``--pivots`` (translate-test) and ``--combine``, ``--min-votes``, ``--weights`` (any command
 that combines projections), and :func:`combine_options` that turns the last three into
-:class:`~xner.runtime.pipelines.combine.CombineOptions`."""
+:class:`~xner.runtime.projection.combine.CombineOptions`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from xner.runtime.pipelines.combine import CombineOptions, parse_weights
+from xner.runtime.projection.combine import CombineOptions, parse_weights
 
 Pivots = Annotated[
     str,

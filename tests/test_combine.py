@@ -1,4 +1,4 @@
-"""The combination of several voters' spans (runtime/pipelines/combine.py), checked by hand."""
+"""The combination of several voters' spans (runtime/projection/combine.py), checked by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError
-from xner.runtime.pipelines.combine import (
+from xner.runtime.projection.combine import (
     COMBINE_RULES,
     Combined,
     CombineOptions,

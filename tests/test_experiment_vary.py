@@ -46,8 +46,8 @@ from xner.runtime.experiment.vary_report import (
 )
 from xner.runtime.files.formats import read_sentences
 from xner.runtime.pipelines import TranslateTestConfig, translate_test
-from xner.runtime.pipelines.combine import CombineOptions, combine_spans
 from xner.runtime.pipelines.sources import project_sources
+from xner.runtime.projection.combine import CombineOptions, combine_spans
 from xner.runtime.tags import tags_from_spans
 
 OPTIONS = EngineOptions(device="cpu", intra_threads=1)

@@ -21,7 +21,6 @@ from xner.runtime.files.formats import read_sentences, write_sentences
 from xner.runtime.jobs import FileJobConfig, run_translate_train
 from xner.runtime.jobs.resume import progress_path
 from xner.runtime.jobs.sources_job import run_translate_train_sources
-from xner.runtime.pipelines.combine import CombineOptions, combine_spans
 from xner.runtime.pipelines.compose import translate_train
 from xner.runtime.pipelines.configs import TranslateTrainConfig
 from xner.runtime.pipelines.sources import (
@@ -33,6 +32,7 @@ from xner.runtime.pipelines.sources import (
     translate_train_each,
     translate_train_sources,
 )
+from xner.runtime.projection.combine import CombineOptions, combine_spans
 
 # --- hand-made parallel sentences -----------------------------------------------------------------
 # The fake translator adds an x to each word and the fake aligner links word i to word i, so each

@@ -23,8 +23,8 @@ from xner.runtime.engines.translator import Translation
 from xner.runtime.errors import ConfigError, changed_settings
 from xner.runtime.jobs import FileJobConfig, run_translate_test
 from xner.runtime.pipelines import TranslateTestConfig, TranslateTestResult, translate_test
-from xner.runtime.pipelines.combine import CombineOptions, combine_spans
 from xner.runtime.pipelines.compose import combine_pivot_results, warn_untrained_pivots
+from xner.runtime.projection.combine import CombineOptions, combine_spans
 
 THREE = ("eng_Latn", "fra_Latn", "por_Latn")
 

@@ -6,7 +6,7 @@
   MasakhaNER-like folder through each pivot (default :data:`DEFAULT_PIVOTS`), then, for each
   size k = 1..N, every k-subset of the pivots (or a seeded sample of ``subsets`` of them,
   :func:`choose_subsets`) has its pivots' projected spans combined
-  (:func:`~xner.runtime.pipelines.combine.combine_spans`, with the ``vote``/``weighted``/
+  (:func:`~xner.runtime.projection.combine.combine_spans`, with the ``vote``/``weighted``/
   ``union`` rule of ``combine``) and scored against the gold tags.
 - ``vary="sources"`` (``--vary sources``): *annotation projection onto human translations*, the
   setting of arXiv 2505.10507: the folder holds the same sentences hand-annotated in several
@@ -78,8 +78,8 @@ from xner.runtime.files.io import JsonError, load_json
 from xner.runtime.languages import resolve_language
 from xner.runtime.names import split_names
 from xner.runtime.pipelines import Engines, TranslateTestConfig, translate_test
-from xner.runtime.pipelines.combine import CombineOptions, combine_spans
 from xner.runtime.pipelines.sources import project_sources
+from xner.runtime.projection.combine import CombineOptions, combine_spans
 from xner.runtime.tags import tags_from_spans
 
 __all__ = [

@@ -8,7 +8,7 @@ the English words with the original ones (``align``); ``project`` then carries t
 entities onto the original words and :func:`translate_test_results` puts each sentence together.
 With several pivot languages (``pivots``), each chunk goes through those stages once per pivot
 (one batched translation into each) and :func:`combine_pivot_results` combines the pivots'
-spans per sentence (:mod:`xner.runtime.pipelines.combine`); a pivot that fails for a sentence
+spans per sentence (:mod:`xner.runtime.projection.combine`); a pivot that fails for a sentence
 does not vote on it, and the sentence fails only when every pivot does.
 
 **Translate-train**, carry labelled sentences into another language: the gold entities (minus
@@ -43,7 +43,6 @@ from xner.runtime.engines.engine_set import Engines
 from xner.runtime.engines.options import EngineOptions, chunked
 from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.pipelines import stages
-from xner.runtime.pipelines.combine import CombineOptions, combine_spans
 from xner.runtime.pipelines.configs import (
     ENGLISH,
     ModelTransferConfig,
@@ -53,6 +52,7 @@ from xner.runtime.pipelines.configs import (
 from xner.runtime.pipelines.records import Record, by_sentence, plan, sentence_error
 from xner.runtime.pipelines.results import TranslateTestResult, TranslateTrainResult
 from xner.runtime.pipelines.segments import join_segments, segment_ranges
+from xner.runtime.projection.combine import CombineOptions, combine_spans
 from xner.runtime.projection.registry import method_info
 from xner.runtime.projection.result import Match
 from xner.runtime.tags import spans_from_tags, tags_from_spans, validate_tags
@@ -189,7 +189,7 @@ def combine_pivot_results(
     by_pivot: Mapping[str, TranslateTestResult], options: CombineOptions
 ) -> TranslateTestResult:
     """One sentence's translate-test results through several pivots (in pivot order) as one
-    result whose spans are their combination (:func:`~xner.runtime.pipelines.combine.
+    result whose spans are their combination (:func:`~xner.runtime.projection.combine.
     combine_spans`: a pivot's spans vote with their confidences, 1 for a method that gives
     none; a pivot whose result has an error does not vote). The result keeps each pivot's own
     (:attr:`~TranslateTestResult.by_pivot`); its ``confidences`` are the combination's, its

@@ -26,7 +26,7 @@ from xner.runtime.engines.engine_set import Engines, check_engine_settings
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.languages import resolve_language
 from xner.runtime.names import split_names
-from xner.runtime.pipelines.combine import CombineOptions, for_voters
+from xner.runtime.projection.combine import CombineOptions, for_voters
 from xner.runtime.projection.registry import method_info, resolve_method
 
 __all__ = [
@@ -102,7 +102,7 @@ class TranslateTestConfig:
     translated into and tagged in (a comma-separated string or names, any code form; kept as
     NLLB codes in order, repeats left out; ``lang`` itself is not one), ``eng_Latn`` alone by
     default; with several, each pivot's projected spans are combined per sentence by
-    ``combine`` (:class:`~xner.runtime.pipelines.combine.CombineOptions`, or a rule name, or a
+    ``combine`` (:class:`~xner.runtime.projection.combine.CombineOptions`, or a rule name, or a
     mapping of its fields; its ``weights`` name pivots in any code form, kept by NLLB code).
     """
 

@@ -9,7 +9,7 @@ translate-train. Two ways of using several sources:
   translate-train does), projects every source's gold entities onto that one translation
   through its own alignment with it (:func:`project_sources`: the aligner is multilingual; the
   first source's projection is translate-train's own) and combines the projections per
-  sentence with :func:`~xner.runtime.pipelines.combine.combine_spans` (``config.combine``;
+  sentence with :func:`~xner.runtime.projection.combine.combine_spans` (``config.combine``;
   the voters are the source languages, in the order of the sources). A source whose projection
   fails for a sentence does not vote on it; the sentence fails when it has no whole
   translation (a long sentence one of whose segments failed to translate has none) or no
@@ -39,7 +39,6 @@ from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.languages import resolve_language
 from xner.runtime.names import split_names
 from xner.runtime.pipelines import stages
-from xner.runtime.pipelines.combine import CombineOptions, combine_spans, for_voters
 from xner.runtime.pipelines.compose import (
     EngineSource,
     gold_spans,
@@ -56,6 +55,7 @@ from xner.runtime.pipelines.source_results import (
     SourcedResult,
     SourcedSentence,
 )
+from xner.runtime.projection.combine import CombineOptions, combine_spans, for_voters
 from xner.runtime.projection.registry import method_info
 from xner.runtime.projection.result import Projected
 from xner.runtime.tags import tags_from_spans
@@ -133,7 +133,7 @@ class MultiSourceConfig:
     ``sources``: :class:`LabelledSource` objects or ``FILE:LANG`` specs (a comma-separated
     string or a list). ``tgt_lang``: the language to translate into. ``parallel``: the sources
     hold the same sentences (module docstring); then ``combine`` says how their projections are
-    combined (:class:`~xner.runtime.pipelines.combine.CombineOptions`; its ``weights`` name source
+    combined (:class:`~xner.runtime.projection.combine.CombineOptions`; its ``weights`` name source
     languages, in any code form) and each language may appear once. Without ``parallel`` the
     combine options must stay at their defaults. The other fields are those of
     :class:`~xner.runtime.pipelines.configs.TranslateTrainConfig`, checked the same way; a

@@ -16,9 +16,9 @@ The votes are combined span by span (:func:`vote`):
    tagger finds more probable wins: a span's *probability* is the mean, over its words, of the
    probability the tagger gives that word for the span's label (every tag of that type:
    ``B-PER`` + ``I-PER``, read from the tagger's softmax on the target words). Spans are kept
-   greedily, most probable first, each when it overlaps no span already kept. Ties are broken
-   in a fixed order: the model-transfer span first, then the earlier start, the longer span,
-   the label in alphabetical order.
+   greedily, most probable first, each when it overlaps no span already kept; a tie goes to the
+   model-transfer span (one voter's spans never overlap each other). This is the ``union``
+   rule of :func:`~xner.runtime.projection.combine.combine_spans`.
 
 A tagger without label probabilities (``labels`` and :attr:`TagResult.probabilities`) gives
 every span probability 0, so that the tie order alone resolves overlaps. Unlike the other
@@ -39,6 +39,7 @@ import numpy as np
 
 from xner.runtime.data import Span
 from xner.runtime.errors import ConfigError, unknown_choice
+from xner.runtime.projection.combine import CombineOptions, combine_spans
 from xner.runtime.projection.inputs import ProjectionBatch
 from xner.runtime.projection.registry import (
     EngineAccess,
@@ -68,6 +69,9 @@ AGREED = 1.0
 """The confidence of a span both voters give (2 votes of 2)."""
 SINGLE = 0.5
 """The confidence of a span one voter gives (1 vote of 2)."""
+MODEL_TRANSFER_VOTER = "model-transfer"
+PROJECTION_VOTER = "projection"
+UNION = CombineOptions("union")
 
 
 def voters() -> tuple[str, ...]:
@@ -159,28 +163,18 @@ def vote(
 
     ``probability``: the tagger's probability of each span (missing: 0). Returns the kept
     spans, sorted, and their confidences (1.0 agreed, 0.5 one vote); see the module docstring
-    for the order in which overlapping single-vote spans are kept.
+    for the order in which overlapping single-vote spans are kept. This is the ``union`` rule of
+    :func:`~xner.runtime.projection.combine.combine_spans` with model transfer as the first
+    voter and the tagger's probability as each span's confidence there (the rank after the
+    votes), so that the vote share is the confidence (spans of one voter never overlap, so the
+    order among them after the voter's is immaterial).
     """
-    agreed = set(projected) & set(tagged)
-    single = [(span, 0) for span in tagged if span not in agreed]
-    single += [(span, 1) for span in projected if span not in agreed]
-    single.sort(
-        key=lambda pair: (
-            -probability.get(pair[0], 0.0),
-            pair[1],
-            pair[0].start,
-            -len(pair[0]),
-            pair[0].label,
-        )
-    )
-    kept = sorted(agreed, key=_order)
-    chosen: list[Span] = []
-    for span, _ in single:
-        if not any(span.start < other.end and other.start < span.end for other in kept + chosen):
-            chosen.append(span)
-    confidence = {**dict.fromkeys(chosen, SINGLE), **dict.fromkeys(agreed, AGREED)}
-    spans = sorted(confidence, key=_order)
-    return spans, [confidence[span] for span in spans]
+    votes = {
+        voter: [(span, probability.get(span, 0.0)) for span in spans]
+        for voter, spans in ((MODEL_TRANSFER_VOTER, tagged), (PROJECTION_VOTER, projected))
+    }
+    combined = combine_spans(votes, UNION)
+    return [c.span for c in combined], [c.confidence for c in combined]
 
 
 def span_probabilities(
@@ -239,7 +233,3 @@ def _target_words(batch: ProjectionBatch) -> list[Sequence[str]]:
             )
         words.append(tokens if tokens is not None else [])
     return words
-
-
-def _order(span: Span) -> tuple[int, int, str]:
-    return span.start, span.end, span.label
