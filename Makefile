@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[export,test,freeze]"
+	$(BIN)/pip install --quiet -e ".[export,train,test,freeze]"
 	touch $(STAMP)
 
 # The demo bundle has random weights (mechanics only); building it needs torch, the demo does not.
@@ -42,15 +42,15 @@ wheelhouse: $(STAMP)
 	$(BIN)/python packaging/wheelhouse.py --out dist/wheelhouse
 
 # ruff on everything; mypy (pyproject.toml: strict on runtime/ and cli/) through a folder of links
-# that gives the sources their import names (xner.runtime, xner.export, xner.cli).
+# that gives the sources their import names (xner.runtime, xner.export, xner.train, xner.cli).
 TYPECHECK := build/typecheck
 lint: $(STAMP)
-	$(BIN)/ruff check export runtime cli tests bench examples packaging
-	$(BIN)/ruff format --check export runtime cli tests bench examples packaging
+	$(BIN)/ruff check export train runtime cli tests bench examples packaging
+	$(BIN)/ruff format --check export train runtime cli tests bench examples packaging
 	mkdir -p $(TYPECHECK)/xner
-	for part in runtime export cli; do ln -sfn ../../../$$part $(TYPECHECK)/xner/$$part; done
+	for part in runtime export train cli; do ln -sfn ../../../$$part $(TYPECHECK)/xner/$$part; done
 	cd $(TYPECHECK) && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
-		-p xner.runtime -p xner.cli -p xner.export
+		-p xner.runtime -p xner.cli -p xner.export -p xner.train
 
 # Benchmarks against transformers + simalign (bench/run_bench.py; models cached in ~/.cache/xner-bench).
 bench: $(STAMP)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-XNER_FOLDERS = ("runtime", "cli", "export")
+XNER_FOLDERS = ("runtime", "cli", "export", "train")
 
 
 def cpu_model() -> str:

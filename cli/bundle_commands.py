@@ -19,7 +19,12 @@ import typer
 from xner.cli.app import app, command, fail
 from xner.runtime.bundles import store as bundle_store
 from xner.runtime.bundles.archive import FAT32_MAX, pack_bundle, parse_size, unpack_bundle
-from xner.runtime.bundles.bundle import Bundle, read_manifest, verify_bundle
+from xner.runtime.bundles.bundle import (
+    Bundle,
+    VocabularyRestriction,
+    read_manifest,
+    verify_bundle,
+)
 
 logger = logging.getLogger("xner")
 
@@ -241,6 +246,8 @@ def describe(bundle: Bundle, all_languages: bool = False) -> list[str]:
                 f"  source: {' '.join(s.source_prefix)} <pieces> {' '.join(s.source_suffix)}; "
                 f"target prefix: {' '.join(s.target_prefix)}"
             )
+            if s.vocabulary_restriction is not None:
+                lines.append(_restriction(s.vocabulary_restriction))
         else:
             lines.append(
                 f"  {s.family}, ONNX {'float32' if s.quantization == 'none' else s.quantization}, "
@@ -257,15 +264,44 @@ def describe(bundle: Bundle, all_languages: bool = False) -> list[str]:
     return lines
 
 
+def _restriction(r: VocabularyRestriction) -> str:
+    """One line on the smaller output layer: targets, kept share, fidelity, whether used."""
+    agreement = "not measured" if r.token_agreement is None else f"{r.token_agreement:.4g}"
+    exact = "" if r.exact_match is None else f", exact sentences {r.exact_match:.4g}"
+    used = (
+        "validated: used (--no-vocab-restriction: off)"
+        if r.validated
+        else f"below {r.min_agreement:.4g}: not used"
+    )
+    return (
+        f"  vocabulary restriction into {', '.join(r.targets)}: {r.kept} of {r.total} pieces "
+        f"kept ({r.kept / r.total:.1%}), token agreement {agreement}{exact}; {used}"
+    )
+
+
 def _fidelity(fidelity: Mapping[str, Any]) -> list[str]:
     out = []
     for key, value in fidelity.items():
-        if isinstance(value, dict):
+        if key == "batch_invariant" and isinstance(value, dict):
+            out.append(_batch_invariant(value))
+        elif isinstance(value, dict):
             figures = ", ".join(f"{k} {_number(v)}" for k, v in value.items())
             out.append(f"{key}: {figures}")
         elif key in ("below_min_agreement",) and value:
             out.append("BELOW --min-agreement: consider a full-precision export")
     return out
+
+
+def _batch_invariant(record: Mapping[str, Any]) -> str:
+    """The export's check that probes give the same results alone as in one batch."""
+    what = "pairs" if "pairs" in record else "sentences"
+    probes = f"{record.get(what, '?')} probe {what}"
+    batch = f"one batch of {record.get('batch_size', '?')}"
+    activations = f"{record.get('activations', '?')} activations"
+    if record.get("identical"):
+        return f"batch_invariant: yes, {probes} alone = in {batch} ({activations})"
+    changed = record.get("changed", "?")
+    return f"batch_invariant: NO, {changed} of {probes} change in {batch} ({activations})"
 
 
 def _number(value: Any) -> str:

@@ -1,5 +1,7 @@
 """``xner experiment``: languages x methods on a folder of gold test files (the paper's tables);
-with ``--vary pivots|sources``, F1 against the number of pivots or sources (issue 14)."""
+with ``--vary pivots|sources``, F1 against the number of pivots or sources (issue 14); with
+``--train --vary sources``, the F1 of taggers trained on data projected from 1..N sources
+(issue 16; imports the torch side, :mod:`xner.train.experiment`, inside the command only)."""
 
 from __future__ import annotations
 
@@ -135,6 +137,48 @@ def experiment_command(
     combine: Combine = "vote",
     min_votes: MinVotes = None,
     weights: Weights = "",
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="With --vary sources: train a tagger (--model) per subset of --sources "
+            "(CODE=FILE under --data, translate-trained into --target once each) and seed, "
+            "score it on --target-test. Writes train_vary.md/.csv/.json/.png, "
+            "train_vary_runs.csv.",
+        ),
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="With --train: the encoder to fine-tune (folder or hub id)."),
+    ] = None,
+    target_test: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-test", help="With --train: the target's gold test file (under --data)."
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, help="With --train: steps of every run.")
+    ] = 200,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="With --train: training seeds, comma-separated.")
+    ] = "1,2,3",
+    adversarial: Annotated[
+        str,
+        typer.Option(
+            "--adversarial",
+            help="With --train: off, on (language discriminator, the test words unlabelled) "
+            "or both (each run both ways).",
+        ),
+    ] = "off",
+    train_batch_size: Annotated[
+        int, typer.Option("--train-batch-size", min=1, help="With --train: sentences per step.")
+    ] = 16,
+    lr: Annotated[float, typer.Option("--lr", help="With --train: peak learning rate.")] = 5e-5,
+    keep_runs: Annotated[
+        bool,
+        typer.Option("--keep-runs", help="With --train: keep each run's folder under runs/."),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option(
@@ -150,6 +194,48 @@ def experiment_command(
     from xner.runtime.experiment.run import ExperimentConfig, run_experiment
     from xner.runtime.files.atomic import check_output
 
+    train_only = {
+        "--model": model is not None,
+        "--target-test": target_test is not None,
+        "--max-steps": max_steps != 200,
+        "--seeds": seeds != "1,2,3",
+        "--adversarial": adversarial != "off",
+        "--train-batch-size": train_batch_size != 16,
+        "--lr": lr != 5e-5,
+        "--keep-runs": keep_runs,
+    }
+    if train:
+        if vary != "sources":
+            raise ConfigError("--train varies the sources: add --vary sources")
+        unused = {
+            "--langs": langs is not None,
+            "--column": bool(column),
+            "--split": split != "test",
+            "--route-by": route_by is not None,
+            "--combine": combine != "vote",
+            "--min-votes": min_votes is not None,
+            "--weights": bool(weights),
+        }
+        given = [name for name, changed in unused.items() if changed]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: not with --train")
+        if model is None or target is None or sources is None or target_test is None:
+            raise ConfigError(
+                "--train needs --model, --target (hau), --target-test (its gold file) and "
+                "--sources (en=FILE,de=FILE)"
+            )
+        _train_command(
+            bundle, data, output, model=model, sources=sources, target=target,
+            target_test=target_test, max_steps=max_steps, seeds=seeds, subsets=subsets,
+            seed=seed, limit=limit, adversarial=adversarial, methods=methods, ignore=ignore,
+            beam_size=beam_size, align_method=align_method, batch_size=train_batch_size, lr=lr,
+            keep_runs=keep_runs, force=force, resume=resume, skip_verify=skip_verify,
+            engine=engine,
+        )  # fmt: skip
+        return
+    given = [name for name, changed in train_only.items() if changed]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only with --train")
     if vary is not None:
         _vary_command(
             bundle, data, output, vary, langs=langs, methods=methods, column=column, split=split,
@@ -284,3 +370,88 @@ def _vary_command(
     typer.echo(f"wrote {written}", err=True)
     typer.echo(result.markdown(), nl=False)
     typer.echo(result.cost_text(), err=True)
+
+
+def _train_command(
+    bundle: Path,
+    data: Path,
+    output: Path,
+    *,
+    model: str,
+    sources: str,
+    target: str,
+    target_test: Path,
+    max_steps: int,
+    seeds: str,
+    subsets: int,
+    seed: int,
+    limit: int | None,
+    adversarial: str,
+    methods: str | None,
+    ignore: str,
+    beam_size: int,
+    align_method: str,
+    batch_size: int,
+    lr: float,
+    keep_runs: bool,
+    force: bool,
+    resume: bool,
+    skip_verify: bool,
+    engine: EngineOptions | None,
+) -> None:
+    """``--train --vary sources``: F1 of taggers trained on 1..N sources' projected data."""
+    from xner.runtime.files.atomic import check_output
+
+    chosen = split_names(methods or "ngram")
+    if len(chosen) != 1:
+        raise ConfigError(f"--train projects with one method (--methods ngram); got {methods}")
+    try:
+        seed_list = tuple(int(x) for x in split_names(seeds))
+    except ValueError:
+        raise ConfigError(f"--seeds: {seeds!r} is not a comma-separated list of integers") from None
+    test = target_test if target_test.is_absolute() else data / target_test
+    try:
+        from xner.train.experiment import (
+            TRAIN_VARY_FILES,
+            TrainVaryConfig,
+            parse_train_sources,
+            run_train_vary,
+        )
+    except ImportError as error:
+        raise ConfigError(
+            f"--train needs the train extra (pip install 'xner[train]'): {error}"
+        ) from None
+    check_output(output / TRAIN_VARY_FILES["json"])  # the folder can hold the results
+    config = TrainVaryConfig(
+        model,
+        parse_train_sources(sources, data),
+        target,
+        test,
+        max_steps=max_steps,
+        seeds=seed_list,
+        subsets=subsets,
+        sample_seed=seed,
+        limit=limit,
+        adversarial=adversarial,
+        method=chosen[0],
+        beam_size=beam_size,
+        align_method=align_method,
+        ignore=tuple(split_names(ignore)),
+        batch_size=batch_size,
+        lr=lr,
+        device=engine.device if engine is not None else "auto",
+        keep_runs=keep_runs,
+    )
+    result = run_train_vary(
+        bundle,
+        config,
+        out_dir=output,
+        options=engine,
+        verify=not skip_verify,
+        force=force,
+        resume=resume,
+        progress=lambda items, description: progress(items, description, unit="runs"),
+    )
+    written = ", ".join(str(path) for path in result.files.values())
+    typer.echo(f"wrote {written}", err=True)
+    typer.echo(result.markdown(), nl=False)

@@ -9,13 +9,24 @@ import typer
 
 from xner.cli.app import command, fail
 from xner.cli.bundle_commands import describe
+from xner.runtime.bundles import store as bundle_store
 from xner.runtime.errors import ConfigError, unknown_choice
 from xner.runtime.names import split_names
 
 
 @command("export")
 def export_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder to write.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The bundle folder to write.")
+    ] = None,
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--into",
+            help="Replace only the tagger of this existing bundle with --tagger RUN_DIR (a "
+            "model folder from xner train); the other parts are kept.",
+        ),
+    ] = None,
     recipe: Annotated[
         Path | None, typer.Option("--recipe", help="A recipe TOML (models/default.toml ...).")
     ] = None,
@@ -65,6 +76,14 @@ def export_command(
         bool | None,
         typer.Option("--per-channel/--per-tensor", help="int8 scales per channel or per tensor."),
     ] = None,
+    activations: Annotated[
+        str | None,
+        typer.Option(
+            "--activations",
+            help="int8 activation scales: per-row (default: a sentence's labels never depend on "
+            "its batch) or per-tensor (one scale per batch).",
+        ),
+    ] = None,
     reduce_range: Annotated[
         bool | None,
         typer.Option("--reduce-range/--full-range", help="7-bit weights for CPUs without VNNI."),
@@ -92,11 +111,28 @@ def export_command(
         float | None,
         typer.Option("--tolerance", help="Largest ONNX fp32 vs torch difference (1e-3, scaled)."),
     ] = None,
+    vocabulary_pivots: Annotated[
+        str | None,
+        typer.Option(
+            "--translator-vocabulary-pivots",
+            help="Target languages (Latin script) that get a smaller output layer: Latin-script "
+            "pieces only, validated on the probes (eng_Latn; '' for none).",
+        ),
+    ] = None,
+    min_vocabulary_agreement: Annotated[
+        float | None,
+        typer.Option(
+            "--min-vocabulary-agreement",
+            help="The smaller output layer is used when its greedy translations of the probes "
+            "agree with the full one's on this share of the tokens (0.99).",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace parts the bundle already has.")
     ] = False,
 ) -> None:
-    """Export checkpoints into a bundle (needs the export extra: torch, transformers, onnx)."""
+    """Export checkpoints into a bundle, or a trained tagger into an existing one with --into
+    (needs the export extra: torch, transformers, onnx)."""
     try:
         from xner.export import ExportOptions, load_recipe
         from xner.export import api as export_api
@@ -105,6 +141,42 @@ def export_command(
         message = f"xner export needs the export extra (pip install 'xner[export]'): {error}"
         raise fail(message) from None
 
+    if into is not None:
+        given = {
+            "--out": out,
+            "--recipe": recipe,
+            "--only": only,
+            "--translator": translator,
+            "--translator-tokenizer": translator_tokenizer,
+            "--translator-quantization": translator_quantization,
+            "--aligner": aligner,
+            "--aligner-layer": aligner_layer,
+        }
+        _export_into(
+            tagger,
+            into,
+            [flag for flag, value in given.items() if value is not None],
+            onnx=dict(
+                per_channel=per_channel,
+                activations=activations,
+                reduce_range=reduce_range,
+                fuse=fuse,
+            ),
+            quantization=onnx_quantization,
+            validation=dict(
+                probe=probe,
+                min_agreement=min_agreement,
+                min_torch_agreement=min_torch_agreement,
+                tolerance=tolerance,
+            ),
+            scheme=tagger_scheme,
+        )
+        return
+    if out is None:
+        raise ConfigError(
+            "give --out BUNDLE (the bundle to write) or --into BUNDLE with --tagger RUN_DIR "
+            "(replace the tagger of an existing bundle)"
+        )
     base = load_recipe(recipe) if recipe else None
     options = ExportOptions(out=out, force=force)
     if base:
@@ -133,16 +205,73 @@ def export_command(
     _set(options.aligner, "layer", aligner_layer, "--aligner-layer")
     _set(options.onnx, "quantization", onnx_quantization, "")
     _set(options.onnx, "per_channel", per_channel, "")
+    _set(options.onnx, "activations", activations, "")
     _set(options.onnx, "reduce_range", reduce_range, "")
     _set(options.onnx, "fuse", fuse, "")
     _set(options.validation, "probe", probe, "")
     _set(options.validation, "min_agreement", min_agreement, "")
     _set(options.validation, "min_torch_agreement", min_torch_agreement, "")
     _set(options.validation, "tolerance", tolerance, "")
+    _set(
+        options.translator, "vocabulary_pivots", vocabulary_pivots, "--translator-vocabulary-pivots"
+    )
+    _set(options.validation, "min_vocabulary_agreement", min_vocabulary_agreement, "")
     result = export_api.export_bundle(options)
     parts = ", ".join(result.exported)
     typer.echo(f"wrote {result.path} ({parts}) in {result.seconds['total']:.1f} s", err=True)
     for line in describe(result.bundle):
+        typer.echo(line)
+
+
+def _export_into(
+    tagger: str | None,
+    into: Path,
+    others: list[str],
+    *,
+    onnx: dict[str, Any],
+    quantization: str | None,
+    validation: dict[str, Any],
+    scheme: str | None,
+) -> None:
+    """``--into``: re-export the tagger of an existing bundle from a trained model folder."""
+    if others:
+        raise ConfigError(
+            f"--into replaces only the tagger of an existing bundle: {others[0]} cannot go with "
+            "it (give --tagger RUN_DIR and, if needed, --onnx-quantization, --probe ...)"
+        )
+    if tagger is None:
+        raise ConfigError("--into needs --tagger RUN_DIR: the trained model folder to export")
+    from xner.export import options as eo
+    from xner.export.into import export_into
+
+    try:  # a folder, or the name of an installed bundle
+        bundle = bundle_store.resolve_bundle(into)
+    except ConfigError:
+        raise ConfigError(
+            f"--into {into}: no such folder, nor an installed bundle of that name"
+        ) from None
+    onnx_options = eo.OnnxOptions()
+    validation_options = eo.ValidationOptions()
+    for target, values in ((onnx_options, onnx), (validation_options, validation)):
+        for name, value in values.items():
+            _set(target, name, value, "")
+    result = export_into(
+        Path(tagger),
+        bundle,
+        quantization=quantization,  # checked with the other options by the export
+        onnx=onnx_options,
+        validation=validation_options,
+        scheme=scheme or "auto",
+    )
+    done = result.export
+    verb = "replaced the tagger of" if result.replaced else "added a tagger to"
+    typer.echo(
+        f"{verb} {done.path} from {tagger} in {done.seconds['total']:.1f} s; it gives the "
+        f"trained model's labels to {result.label_agreement:.2%} of the words of "
+        f"{result.probe_sentences} probe sentences",
+        err=True,
+    )
+    for line in describe(done.bundle):
         typer.echo(line)
 
 

@@ -16,6 +16,7 @@ from xner.cli import (
     language_commands,  # noqa: F401
     pipeline_commands,  # noqa: F401  (registers translate-test, translate-train)
     tag_command,  # noqa: F401  (registers tag)
+    train_command,  # noqa: F401  (registers train)
     translate_command,  # noqa: F401
 )
 from xner.cli.app import app

@@ -42,6 +42,15 @@ BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Most senten
 BatchTokens = Annotated[
     int, typer.Option("--batch-tokens", min=1, help="Most padded subword positions per batch.")
 ]
+VocabRestriction = Annotated[
+    bool,
+    typer.Option(
+        "--vocab-restriction/--no-vocab-restriction",
+        help="Translate into English (the bundle's pivots) with the smaller output layer the "
+        "export validated, when the bundle has one; --no-vocab-restriction uses the whole "
+        "vocabulary.",
+    ),
+]
 SkipVerify = Annotated[
     bool,
     typer.Option("--skip-verify", help="Check only file presence and sizes, not SHA-256 (faster)."),
@@ -83,7 +92,10 @@ _ENGINE_PARAMETERS = (
     ("inter_threads", InterThreads, 1),
     ("batch_size", BatchSize, 32),
     ("batch_tokens", BatchTokens, 8192),
+    ("vocab_restriction", VocabRestriction, True),
 )
+_TRANSLATOR_ONLY = ("compute_type", "vocab_restriction")
+"""Engine options only commands that run a CTranslate2 model get."""
 
 
 def with_engine_options(
@@ -92,14 +104,15 @@ def with_engine_options(
     """Give a command the shared engine options, declared once here.
 
     The command declares a keyword parameter ``engine: EngineOptions | None = None``; the command
-    line gets ``--device``, ``--compute-type`` (only where a CTranslate2 model runs:
-    ``compute_type=False`` leaves it out rather than ignore it), ``--intra-threads``,
-    ``--inter-threads``, ``--batch-size`` and ``--batch-tokens`` in its place, and the command
-    receives them as one :class:`EngineOptions`. Apply it below :func:`xner.cli.app.command`.
+    line gets ``--device``, ``--compute-type`` and ``--no-vocab-restriction`` (only where a
+    CTranslate2 model runs: ``compute_type=False`` leaves them out rather than ignore them),
+    ``--intra-threads``, ``--inter-threads``, ``--batch-size`` and ``--batch-tokens`` in its
+    place, and the command receives them as one :class:`EngineOptions`. Apply it below
+    :func:`xner.cli.app.command`.
     """
     if fn is None:
         return functools.partial(with_engine_options, compute_type=compute_type)
-    chosen = [p for p in _ENGINE_PARAMETERS if compute_type or p[0] != "compute_type"]
+    chosen = [p for p in _ENGINE_PARAMETERS if compute_type or p[0] not in _TRANSLATOR_ONLY]
     signature = inspect.signature(fn, eval_str=True)
     if "engine" not in signature.parameters:
         raise TypeError(f"{fn.__name__} needs a keyword parameter 'engine: EngineOptions'")
@@ -125,6 +138,7 @@ def engine_options(
     inter_threads: int = 1,
     batch_size: int = 32,
     batch_tokens: int = 8192,
+    vocab_restriction: bool = True,
 ) -> EngineOptions:
     """Build the engine settings from the shared options."""
     return EngineOptions(
@@ -134,6 +148,7 @@ def engine_options(
         inter_threads=inter_threads,
         max_batch_size=batch_size,
         max_batch_tokens=batch_tokens,
+        vocab_restriction=vocab_restriction,
     )
 
 

@@ -8,10 +8,12 @@ and only then is the folder renamed into place. A failure leaves the target unto
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +90,7 @@ def export_bundle(options: ExportOptions) -> ExportResult:
             warnings += result.warnings
             seconds[name] = round(result.seconds, 3)
         write_manifest(staging, build_manifest(components, warnings))
+        Bundle.load(staging, verify=True)  # the new bundle loads and verifies before it replaces
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -170,9 +173,16 @@ def _link(source: Path, target: Path) -> None:
 
 
 def _replace(staging: Path, out: Path) -> None:
-    """Rename ``staging`` to ``out``; an old ``out`` is moved aside first, then removed."""
+    """Rename ``staging`` to ``out``; an old ``out`` is swapped out in one step, then removed.
+
+    Where the system cannot swap two folders atomically (:func:`_exchange`), the old ``out`` is
+    moved aside first: a kill between the two renames leaves it as ``.NAME.old-*``.
+    """
     if not out.exists():
         os.replace(staging, out)
+        return
+    if _exchange(staging, out):  # staging now holds the old bundle
+        shutil.rmtree(staging, ignore_errors=True)
         return
     old = _sibling(out, "old")
     old.rmdir()
@@ -184,3 +194,35 @@ def _replace(staging: Path, out: Path) -> None:
             os.replace(old, out)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
+
+    A kill at any moment leaves each path holding one whole folder. False where the system or
+    the file system cannot do it (then nothing has changed).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library without renameat2 (glibc < 2.28, musl)
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    renameat2.restype = ctypes.c_int
+    done = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if done != 0:
+        logger.debug("renameat2 exchange failed (%s); renaming in two steps", ctypes.get_errno())
+    return done == 0

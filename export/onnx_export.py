@@ -55,7 +55,7 @@ def export_tagger(
     fp32 = _trace(
         _first_output(model), tokenizer, work / "tagger-fp32" / "model.onnx", "logits", options
     )
-    fp32, fused = fuse_encoder(fp32, config, work) if options.onnx.fuse else (fp32, {})
+    fp32, fused = _fuse(fp32, config, work, options)
     batch = _probe_batch(dest / "tokenizer.json", probes, settings)
     with torch.no_grad():
         reference = _torch_run(_logits(model), batch, options)
@@ -68,8 +68,9 @@ def export_tagger(
         "tagger", full, reference, batch.attention_mask, options.validation.tolerance
     )
     files = write_onnx(fp32, dest / "model.onnx", options.onnx, work)
+    shipped = full
     if options.onnx.quantization == "int8":
-        quantized = _onnx_run(dest / "model.onnx", batch, options)
+        shipped = quantized = _onnx_run(dest / "model.onnx", batch, options)
         fidelity["int8_vs_fp32"] = agreement = validate.label_agreement(quantized, full, batch)
         validate.judge(
             "tagger",
@@ -79,6 +80,9 @@ def export_tagger(
             options.validation.min_agreement,
             "--onnx-quantization float32",
         )
+    # the graph the bundle ships (int8 or fp32) against the model's own argmax labels
+    fidelity["bundle_vs_torch"] = validate.label_agreement(shipped, reference, batch)
+    fidelity["batch_invariant"] = _batch_invariance(dest / "model.onnx", batch, options)
     first = batch.first_subwords()
     sentence_of_word = np.nonzero(first)[0]
     rate = label_sets.inside_start_rate(reference.argmax(-1)[first], sentence_of_word, labels)
@@ -130,7 +134,7 @@ def export_aligner(
 
     fp32_path = work / "aligner-fp32" / "model.onnx"
     fp32 = _trace(_first_output(cut), tokenizer, fp32_path, "hidden_states", options)
-    fp32, fused = fuse_encoder(fp32, config, work) if options.onnx.fuse else (fp32, {})
+    fp32, fused = _fuse(fp32, config, work, options)
     del cut
     batch = _probe_batch(dest / "tokenizer.json", probes, settings)
     full_model = AutoModel.from_pretrained(
@@ -163,6 +167,8 @@ def export_aligner(
             options.validation.min_agreement,
             "--onnx-quantization float32",
         )
+    pairs = probes.pairs
+    fidelity["batch_invariant"] = _batch_invariance(dest / "model.onnx", batch, options, pairs)
     settings.update(
         layer=spec.layer,
         hidden_size=int(config.hidden_size),
@@ -374,12 +380,39 @@ def _torch_run(fn: Any, batch: validate.EncodedBatch, options: ExportOptions) ->
     return np.concatenate(outputs)
 
 
-def _onnx_run(path: Path, batch: validate.EncodedBatch, options: ExportOptions) -> np.ndarray:
+def _fuse(fp32: Path, config: Any, work: Path, options: ExportOptions) -> tuple[Path, dict]:
+    """The fused graph and fusion counts (the graph as exported when fusion is off)."""
+    return fuse_encoder(fp32, config, work, options.onnx) if options.onnx.fuse else (fp32, {})
+
+
+def _session(path: Path) -> Any:
     import onnxruntime as ort
 
     session_options = ort.SessionOptions()
     session_options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
+
+
+def _batch_invariance(
+    path: Path,
+    batch: validate.EncodedBatch,
+    options: ExportOptions,
+    pairs: tuple[tuple[int, int], ...] | None = None,
+) -> dict[str, Any]:
+    """The written graph on each probe alone and on all of them in one padded batch."""
+    session = _session(path)
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    together = run(batch.input_ids, batch.attention_mask)
+    record = validate.batch_invariance(validate.run_alone(run, batch), together, batch, pairs)
+    int8 = options.onnx.quantization == "int8"
+    return {"activations": options.onnx.activations if int8 else "float32", **record}
+
+
+def _onnx_run(path: Path, batch: validate.EncodedBatch, options: ExportOptions) -> np.ndarray:
+    session = _session(path)
     outputs = []
     for start in range(0, len(batch.input_ids), options.batch_size):
         rows = slice(start, start + options.batch_size)

@@ -13,6 +13,8 @@ from xner.runtime.names import split_names
 
 TRANSLATOR_QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
 ONNX_QUANTIZATIONS = ("int8", "float32")
+ONNX_ACTIVATIONS = ("per-row", "per-tensor")
+"""How int8 activations are scaled at run time: per row (batch-invariant) or per tensor."""
 ONNX_ALIASES = {"none": "float32"}
 """Old spellings of :data:`ONNX_QUANTIZATIONS`, still accepted (recipes, command lines)."""
 SCHEMES = ("auto", "IOB1", "IOB2", "BIOES", "IO")
@@ -33,6 +35,9 @@ class TranslatorSpec:
     ``revision`` / ``tokenizer_revision``: hub revisions (``None``: the default branch).
     ``quantization``: CTranslate2 weight type, one of :data:`TRANSLATOR_QUANTIZATIONS`.
     ``license``: overrides the licence read from the model card.
+    ``vocabulary_pivots``: the target languages (any code form) that get a smaller output layer:
+    pieces spelt in Latin letters, digits and punctuation plus the special tokens, written as
+    CTranslate2's ``vmap.txt`` and measured on the probes (export/vocabulary.py); empty: none.
     """
 
     model: str
@@ -41,6 +46,7 @@ class TranslatorSpec:
     tokenizer_revision: str | None = None
     quantization: str = "int8"
     license: str | None = None
+    vocabulary_pivots: tuple[str, ...] = ("eng_Latn",)
 
 
 @dataclass
@@ -74,10 +80,14 @@ class AlignerSpec:
 class OnnxOptions:
     """How the tagger and aligner graphs are written.
 
-    ``quantization``: ``int8`` (dynamic quantisation of weights and embedding tables) or
+    ``quantization``: ``int8`` (weights and embedding tables; activations at run time) or
     ``float32`` (full precision, the word ``--translator-quantization`` uses; the old spelling
     ``none`` is accepted and read as ``float32``). ``per_channel``: one scale per output channel
     instead of per tensor.
+    ``activations``: int8 activation scales, computed at run time: ``per-row`` (one per token,
+    so a sentence's outputs never depend on the rest of its batch; the default) or
+    ``per-tensor`` (onnxruntime's dynamic quantisation: one scale over the whole batch, padding
+    included, so labels can change with the batch; see bench/bench_quant.py for the speed).
     ``reduce_range``: 7-bit weights (helps older x86 CPUs without VNNI avoid overflow).
     ``fuse``: fuse each layer's attention, GELU and layer norms into ONNX Runtime's transformer
     operators before quantising (BERT, RoBERTa, XLM-R; other families are kept as exported).
@@ -88,6 +98,7 @@ class OnnxOptions:
 
     quantization: str = "int8"
     per_channel: bool = False
+    activations: str = "per-row"
     reduce_range: bool = False
     fuse: bool = True
     opset: int = 17
@@ -109,12 +120,17 @@ class ValidationOptions:
     ``min_torch_agreement``: float32 CTranslate2 agreeing less than this with transformers
     (greedy token agreement on the probes) fails the export: the conversion is wrong, not
     imprecise (a correct one differs only where greedy search meets a near tie).
+    ``min_vocabulary_agreement``: the smaller output layer for translation into the pivots
+    (``TranslatorSpec.vocabulary_pivots``) is marked validated, and used at run time, when its
+    greedy translations of the probes agree with the full layer's on at least this share of
+    the tokens; below, it is recorded with a warning and not used.
     """
 
     probe: Path | None = None
     tolerance: float = 1e-3
     min_agreement: float = 0.98
     min_torch_agreement: float = 0.9
+    min_vocabulary_agreement: float = 0.99
 
 
 @dataclass
@@ -156,6 +172,8 @@ class ExportOptions:
         self.onnx.quantization = ONNX_ALIASES.get(self.onnx.quantization, self.onnx.quantization)
         if self.onnx.quantization not in ONNX_QUANTIZATIONS:
             raise unknown_choice("ONNX quantization", self.onnx.quantization, ONNX_QUANTIZATIONS)
+        if self.onnx.activations not in ONNX_ACTIVATIONS:
+            raise unknown_choice("ONNX activations", self.onnx.activations, ONNX_ACTIVATIONS)
         if self.tagger and self.tagger.scheme not in SCHEMES:
             raise unknown_choice("tag scheme", self.tagger.scheme, SCHEMES)
         if self.tagger:
@@ -165,6 +183,17 @@ class ExportOptions:
             raise ConfigError(f"aligner layer must be 0 or more, not {self.aligner.layer}")
         if not 0.0 <= self.validation.min_agreement <= 1.0:
             raise ConfigError("--min-agreement must lie between 0 and 1")
+        if self.translator:
+            pivots = split_names(self.translator.vocabulary_pivots)
+            self.translator.vocabulary_pivots = tuple(dict.fromkeys(map(resolve_language, pivots)))
+            other = [code for code in self.translator.vocabulary_pivots if code[-5:] != "_Latn"]
+            if other:
+                raise ConfigError(
+                    f"vocabulary pivots keep Latin-script pieces only: {', '.join(other)} is "
+                    "not written in Latin script (give codes like eng_Latn, or none)"
+                )
+        if not 0.0 <= self.validation.min_vocabulary_agreement <= 1.0:
+            raise ConfigError("--min-vocabulary-agreement must lie between 0 and 1")
         if not 0.0 <= self.validation.min_torch_agreement <= 1.0:
             raise ConfigError("--min-torch-agreement must lie between 0 and 1")
         if self.validation.tolerance <= 0:

@@ -6,7 +6,7 @@ description = "..."
 [translator]   # model, tokenizer, revision, tokenizer_revision, quantization, license
 [tagger]       # model, revision, license, scheme, trained_on (languages of its data)
 [aligner]      # model, layer, revision, license
-[onnx]         # quantization, per_channel, reduce_range, fuse, opset, preprocess
+[onnx]         # quantization, per_channel, activations, reduce_range, fuse, opset, preprocess
 [validation]   # tolerance, min_agreement
 ```
 """

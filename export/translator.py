@@ -12,14 +12,18 @@ import logging
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from xner.export import validate
+from xner.export import vocabulary as vocabulary_map
 from xner.export.manifest_writer import ComponentResult, jsonable
 from xner.export.options import ExportError, ExportOptions, TranslatorSpec
 from xner.export.probes import ProbeSet
 from xner.export.sources import license_warnings, source_record
+from xner.runtime.bundles.bundle import TranslatorSettings
+from xner.runtime.engines.translator import translator_language
 
 logger = logging.getLogger("xner")
 
@@ -89,6 +93,11 @@ def export_translator(
         "vocabulary_size": len(vocabulary),
     }
     fidelity = _validate(spec, dest, work, tokenizer, settings, options, probes)
+    if spec.vocabulary_pivots:
+        restriction = _restrict_vocabulary(
+            spec, dest, vocabulary, tokenizer, settings, options, probes
+        )
+        settings["vocabulary_restriction"], fidelity["vocabulary_restriction"] = restriction
     source = source_record(
         spec.model, config, spec.revision, spec.license, spec.tokenizer, spec.tokenizer_revision
     )
@@ -182,27 +191,13 @@ def _validate(
     """Greedy translations of the probes: float32 CTranslate2 against transformers (a converter
     fault fails the export), and the quantised model against CTranslate2 float32."""
     import ctranslate2
-    import sentencepiece
 
     languages = set(settings["languages"])
-    sp = sentencepiece.SentencePieceProcessor(
-        model_file=str(dest.parent / settings["sentencepiece"])
-    )
     default_tgt = "eng_Latn" if "eng_Latn" in languages else sorted(languages)[0]
     other_tgt = "fra_Latn" if "fra_Latn" in languages else sorted(languages)[-1]
-    sources, prefixes, skipped = [], [], 0
-    for probe in probes.sentences:
-        if probe.lang not in languages:
-            skipped += 1
-            continue
-        tgt = other_tgt if probe.lang == default_tgt else default_tgt
-        fill = {"{src_lang}": probe.lang, "{tgt_lang}": tgt}
-        sources.append(
-            [fill.get(t, t) for t in settings["source_prefix"]]
-            + sp.encode(probe.text, out_type=str)
-            + [fill.get(t, t) for t in settings["source_suffix"]]
-        )
-        prefixes.append([fill.get(t, t) for t in settings["target_prefix"]])
+    sources, prefixes, skipped = _probe_inputs(
+        dest, settings, probes, lambda lang: [other_tgt if lang == default_tgt else default_tgt]
+    )
     fidelity: dict[str, Any] = {
         "probe_sentences": len(sources),
         "probes_skipped_unknown_language": skipped,
@@ -212,8 +207,7 @@ def _validate(
     if not sources:
         fidelity["reference"] = None
         return fidelity
-    limit = min(settings["max_target_positions"], 2 * max(len(s) for s in sources) + 10)
-    fidelity["max_decoding_length"] = limit
+    fidelity["max_decoding_length"] = limit = _probe_limit(settings, sources)
 
     def run(model_dir: Path, compute_type: str) -> tuple[list[list[str]], str]:
         translator = ctranslate2.Translator(str(model_dir), device="cpu", compute_type=compute_type)
@@ -257,6 +251,109 @@ def _validate(
         options.validation.min_torch_agreement,
     )
     return fidelity
+
+
+def _probe_inputs(
+    dest: Path,
+    settings: dict[str, Any],
+    probes: ProbeSet,
+    targets: Callable[[str], list[str]],
+) -> tuple[list[list[str]], list[list[str]], int]:
+    """The probes as CTranslate2 source tokens, each once per target language code that
+    ``targets(probe language)`` gives, with the target prefixes; and how many probes were
+    skipped, their language unknown to the model."""
+    import sentencepiece
+
+    languages = set(settings["languages"])
+    sp = sentencepiece.SentencePieceProcessor(
+        model_file=str(dest.parent / settings["sentencepiece"])
+    )
+    sources, prefixes, skipped = [], [], 0
+    for probe in probes.sentences:
+        if probe.lang not in languages:
+            skipped += 1
+            continue
+        pieces = sp.encode(probe.text, out_type=str)
+        for tgt in targets(probe.lang):
+            fill = {"{src_lang}": probe.lang, "{tgt_lang}": tgt}
+            sources.append(
+                [fill.get(t, t) for t in settings["source_prefix"]]
+                + pieces
+                + [fill.get(t, t) for t in settings["source_suffix"]]
+            )
+            prefixes.append([fill.get(t, t) for t in settings["target_prefix"]])
+    return sources, prefixes, skipped
+
+
+def _probe_limit(settings: dict[str, Any], sources: list[list[str]]) -> int:
+    """The decoding limit of the probe translations: twice the longest source plus 10."""
+    return int(min(settings["max_target_positions"], 2 * max(len(s) for s in sources) + 10))
+
+
+def _restrict_vocabulary(
+    spec: TranslatorSpec,
+    dest: Path,
+    vocabulary: list[str],
+    tokenizer: Any,
+    settings: dict[str, Any],
+    options: ExportOptions,
+    probes: ProbeSet,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``vmap.txt`` (the pieces kept for translation into the pivots) and measure it.
+
+    Returns the manifest's ``settings.vocabulary_restriction`` and ``fidelity`` record: the
+    pivots' codes, pieces kept of all, and restricted against full greedy translations of the
+    probes in other languages into each pivot.
+    """
+    view = TranslatorSettings(
+        model_dir=settings["model_dir"],
+        sentencepiece=settings["sentencepiece"],
+        tokenizer=None,
+        family=settings["family"],
+        quantization=settings["quantization"],
+        languages=tuple(settings["languages"]),
+        source_prefix=(),
+        source_suffix=(),
+        target_prefix=(),
+    )
+    targets = list(dict.fromkeys(translator_language(view, p) for p in spec.vocabulary_pivots))
+    # CTranslate2 adds the start, end and unknown tokens to every map; listed so that the
+    # count is what the decoder may emit
+    needed = [tokenizer.bos_token, settings["eos_token"], settings["unk_token"], *targets]
+    if settings["decoder_start_token"]:
+        needed.append(settings["decoder_start_token"])
+    specials = [*settings["languages"], *tokenizer.all_special_tokens, settings["pad_token"]]
+    kept = vocabulary_map.kept_pieces(vocabulary, needed, specials)
+    vocabulary_map.write_vmap(dest / vocabulary_map.VMAP, kept)
+    sources, prefixes, _ = _probe_inputs(
+        dest, settings, probes, lambda lang: [t for t in targets if t != lang]
+    )
+    minimum = options.validation.min_vocabulary_agreement
+    limit = _probe_limit(settings, sources) if sources else 0
+    measured = vocabulary_map.restriction_fidelity(
+        dest, sources, prefixes, limit, options.batch_size, minimum
+    )
+    share = len(kept) / len(vocabulary)
+    logger.info(
+        "vocabulary restriction into %s: %d of %d pieces kept (%.1f%%), token agreement %s",
+        ", ".join(targets),
+        len(kept),
+        len(vocabulary),
+        100 * share,
+        measured["token_agreement"],
+    )
+    restriction = {
+        "file": f"{settings['model_dir']}/{vocabulary_map.VMAP}",
+        "targets": targets,
+        "kept": len(kept),
+        "total": len(vocabulary),
+        "token_agreement": measured["token_agreement"],
+        "exact_match": measured["exact_match"],
+        "min_agreement": minimum,
+        "validated": measured["validated"],
+    }
+    fidelity = {"targets": targets, "kept": len(kept), "total": len(vocabulary), **measured}
+    return restriction, fidelity
 
 
 def torch_greedy(

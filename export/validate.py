@@ -11,7 +11,7 @@ CTranslate2 translator is compared with transformers by greedy translations of t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,3 +214,59 @@ def compare_greedy(
             minimum,
         )
     return record
+
+
+def run_alone(run: Callable[[np.ndarray, np.ndarray], np.ndarray], batch: EncodedBatch):
+    """Outputs of each row of ``batch`` run on its own (a batch of one, no padding), laid out
+    as the padded batch's outputs (zeros past each row's length)."""
+    rows = []
+    for ids, mask in zip(batch.input_ids, batch.attention_mask, strict=True):
+        n = int(mask.sum())
+        rows.append(run(ids[None, :n], mask[None, :n])[0])
+    width = batch.input_ids.shape[1]
+    out = np.zeros((len(rows), width, *rows[0].shape[1:]), dtype=rows[0].dtype)
+    for row, values in enumerate(rows):
+        out[row, : len(values)] = values
+    return out
+
+
+def batch_invariance(
+    alone: np.ndarray,
+    together: np.ndarray,
+    batch: EncodedBatch,
+    pairs: Sequence[tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """Do the probes give the same result alone as in one batch? (DESIGN: a sentence's labels
+    never depend on which other sentences share its batch.)
+
+    Tagger (``pairs`` None): each sentence's word labels (first subwords' argmax). Aligner: each
+    pair's argmax links. ``identical`` is true when no sentence (pair) changed.
+    """
+    if pairs is None:
+        first = batch.first_subwords()
+        same = alone.argmax(-1) == together.argmax(-1)
+        changed = int((~same & first).any(axis=1).sum())
+        what, total = "sentences", len(batch.input_ids)
+    else:
+        changed = 0
+        for i, j in pairs:
+            links = []
+            for states in (alone, together):
+                si, sj = batch.word_ids[i] >= 0, batch.word_ids[j] >= 0
+                links.append(
+                    argmax_alignment(
+                        states[i][si], states[j][sj], batch.word_ids[i][si], batch.word_ids[j][sj]
+                    )
+                )
+            changed += links[0] != links[1]
+        what, total = "pairs", len(pairs)
+    if changed:
+        logger.warning(
+            "%d of %d probe %s change when batched together instead of alone: results depend "
+            "on the batch (export with per-row activations to avoid it)",
+            changed,
+            total,
+            what,
+        )
+    size = len(batch.input_ids)
+    return {"identical": not changed, "changed": changed, what: total, "batch_size": size}

@@ -39,7 +39,7 @@ def pip(*args: str) -> None:
 
 # What the wheel is built from: copied to a temporary folder first, so that a stale build/lib
 # cannot slip old files into the wheel and two builds at once do not share setuptools' folders.
-SOURCES = ("pyproject.toml", "README.md", "runtime", "export", "cli")
+SOURCES = ("pyproject.toml", "README.md", "runtime", "export", "train", "cli")
 
 
 def build_own_wheel(out: Path) -> Path:

@@ -93,11 +93,11 @@ def test_bundle_loads_and_verifies_where_torch_cannot_be_imported(
         ["O", "B-PER", "I-PER"],
         "IOB2",
         1,
-        11,
+        12,  # with translator/vmap.txt, the vocabulary restriction's map
     ]
     verified = run_cli_torch_free(["verify", str(tiny_bundle)])
     assert verified.returncode == 0, verified.stderr
-    assert "OK (11 files verified)" in verified.stdout
+    assert "OK (12 files verified)" in verified.stdout
 
 
 @pytest.mark.slow

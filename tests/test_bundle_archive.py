@@ -374,7 +374,7 @@ def test_tiny_bundle_round_trip_through_a_split_archive_torch_free(
     unpacked = run_cli_torch_free(["bundle", "unpack", str(parts[0]), "-o", str(out)])
     assert unpacked.returncode == 0, unpacked.stderr
     verified = run_cli_torch_free(["bundle", "verify", str(out)])
-    assert verified.returncode == 0 and "OK (11 files verified)" in verified.stdout
+    assert verified.returncode == 0 and "OK (12 files verified)" in verified.stdout
     original = Bundle.load(tiny_bundle)
     for entry in original.files:
         assert (out / entry.path).read_bytes() == (tiny_bundle / entry.path).read_bytes()

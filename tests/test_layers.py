@@ -3,7 +3,9 @@
 Every import statement of ``runtime/`` and ``cli/`` is read with :mod:`ast` (imports inside
 functions and under ``TYPE_CHECKING`` included) and checked against :data:`RANKS`: a module may
 import its own layer and layers of a lower rank; two layers of the same rank are peers and never
-import each other. ``runtime/`` never imports ``xner.cli`` or ``xner.export``. A module of
+import each other. ``runtime/`` never imports ``xner.cli`` or the torch side (:data:`TORCH_SIDE`:
+``xner.export``, ``xner.train``, peers); ``cli/`` imports the torch side only inside a command
+function, never at module level. A module of
 ``runtime/`` that no layer claims is a failure too, so that a new folder is placed on purpose
 (here and in docs/ARCHITECTURE.md).
 """
@@ -45,6 +47,9 @@ RANKS: dict[str, int] = {
     "__init__": 8,
 }
 CLI_RANK = 9  # cli/ may import any layer of the runtime
+# The torch side: peers of each other, never imported by the runtime, and by the CLI only inside
+# the command that needs it (so that `xner --help` and every other command stay torch-free).
+TORCH_SIDE = (["xner", "export"], ["xner", "train"])
 
 
 def _module_name(path: Path, top: Path, package: str) -> str:
@@ -75,6 +80,23 @@ def _imports(path: Path, name: str) -> list[tuple[int, str]]:
     return found
 
 
+def _module_level(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of the imports a module runs when it is imported: its top-level statements
+    and those inside top-level ``try`` blocks (not functions, not ``if TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    statements = list(tree.body)
+    for node in tree.body:
+        if isinstance(node, ast.Try):
+            statements.extend(node.body)
+    found: list[tuple[int, str]] = []
+    for node in statements:
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
 def _layer(module: str) -> str | None:
     """The runtime layer of an ``xner.runtime...`` module name, None for anything else."""
     parts = module.split(".")
@@ -96,8 +118,16 @@ def violations(root: Path) -> list[str]:
                 problems.append(f"{where}: {mine!r} is in no layer (RANKS in tests/test_layers.py)")
                 continue
             rank = CLI_RANK if mine == "cli" else RANKS[mine]
+            if mine == "cli":
+                for line, module in _module_level(path):
+                    if module.split(".")[:2] in TORCH_SIDE:
+                        problems.append(
+                            f"{where}:{line}: the cli imports {module} at module level"
+                            " (import it inside the command)"
+                        )
             for line, module in _imports(path, name):
-                if mine != "cli" and module.split(".")[:2] in (["xner", "cli"], ["xner", "export"]):
+                forbidden = [["xner", "cli"], *TORCH_SIDE]
+                if mine != "cli" and module.split(".")[:2] in forbidden:
                     problems.append(f"{where}:{line}: the runtime imports {module}")
                     continue
                 theirs = _layer(module)
@@ -151,16 +181,26 @@ def test_the_check_catches_each_kind_of_violation(tmp_path: Path) -> None:
             ),
             "runtime/files/__init__.py": "",
             "runtime/files/io.py": "import xner.cli.app\nfrom xner.runtime import pipelines\n",
+            "runtime/jobs/__init__.py": "",
+            "runtime/jobs/runner.py": "def lazy():\n    from xner.train import train\n",
             "runtime/gadgets/__init__.py": "",
             "cli/main.py": "from xner.runtime.jobs import runner\nfrom xner.export import api\n",
+            "cli/train_command.py": (
+                "try:\n    import xner.train\nexcept ImportError:\n    pass\n"  # module level
+                "def command():\n    from xner.train import train\n"  # inside: fine
+            ),
         },
     )
     found = violations(root)
     expected = [
+        "cli/main.py:2: the cli imports xner.export at module level (import it inside the command)",
+        "cli/train_command.py:2: the cli imports xner.train at module level"
+        " (import it inside the command)",
         "runtime/engines/tagger.py:2: engines imports xner.runtime.projection (a peer: projection)",
         "runtime/files/io.py:1: the runtime imports xner.cli.app",
         "runtime/files/io.py:2: files imports xner.runtime.pipelines (a higher layer: pipelines)",
         "runtime/gadgets/__init__.py: 'gadgets' is in no layer (RANKS in tests/test_layers.py)",
+        "runtime/jobs/runner.py:2: the runtime imports xner.train",
         "runtime/pipelines/compose.py:1: pipelines imports xner.runtime.jobs.runner"
         " (a higher layer: jobs)",
         "runtime/projection/hook.py:3: projection imports xner.runtime.engines.tagger"

@@ -182,6 +182,29 @@ class Source:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VocabularyRestriction:
+    """A smaller output layer for translation into some target languages (the pivots).
+
+    ``file``: CTranslate2's vocabulary map, ``vmap.txt`` in the model folder (CTranslate2 reads
+    it from there by that name; one line, ``<TAB>`` then the ``kept`` pieces that every
+    translation into ``targets`` may use); ``targets``: the model's codes of those languages;
+    ``kept`` of ``total`` pieces. ``token_agreement`` / ``exact_match``: restricted against full
+    greedy translations of the export's probe sentences into the targets; ``validated`` when
+    ``token_agreement >= min_agreement`` (``None``: no probe to measure on, not validated).
+    The translator uses the map only when ``validated``.
+    """
+
+    file: str = field(metadata=_FILE)
+    targets: tuple[str, ...] = field(metadata=_NON_EMPTY)
+    kept: int = field(metadata=_POSITIVE)
+    total: int = field(metadata=_POSITIVE)
+    token_agreement: float | None = None
+    exact_match: float | None = None
+    min_agreement: float
+    validated: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class TranslatorSettings:
     """A CTranslate2 NLLB / M2M100 model and its token convention.
 
@@ -209,6 +232,7 @@ class TranslatorSettings:
     max_target_positions: int = field(default=1024, metadata=_POSITIVE)
     decoding_length_counts_prefix: bool = True
     vocabulary_size: int = 0
+    vocabulary_restriction: VocabularyRestriction | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,15 +321,19 @@ class _ManifestRecord:
 # -- semantic checks of one component ----------------------------------------------------------
 
 
-def _bundle_paths(settings: Any) -> list[tuple[str, str, str]]:
-    """``(field, kind, path)`` for every path in ``settings`` that an engine opens."""
+def _bundle_paths(settings: Any, within: str = "") -> list[tuple[str, str, str]]:
+    """``(field, kind, path)`` for every path in ``settings`` that an engine opens (nested
+    settings too: ``vocabulary_restriction.file``)."""
     out = []
     for spec in dataclasses.fields(settings):
         kind = spec.metadata.get("bundle_path")
         value = getattr(settings, spec.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out.extend(_bundle_paths(value, f"{within}{spec.name}."))
+            continue
         for path in value if isinstance(value, tuple) else (value,):
             if kind and path is not None:
-                out.append((spec.name, kind, path))
+                out.append((within + spec.name, kind, path))
     return out
 
 

@@ -135,9 +135,11 @@ class Engines:
         ``bundle`` (:meth:`identity`), ``device`` (the device class each engine in ``needs``
         resolves to, ``cpu`` or ``cuda``: ``auto`` is resolved now, and ``cuda`` without a CUDA
         device is an error now), the translator's ``compute_type`` (as asked: ``default`` and
-        ``int8`` count as different), its ``beam_size`` and the aligner's ``align_method`` (the
-        defaults resolved). Threads, batch sizes and the device number are left out: they change
-        speed, not labels (a sentence's labels never depend on its batch).
+        ``int8`` count as different), its ``beam_size``, its ``vocab_restriction`` (only for a
+        bundle with a validated restriction: elsewhere the switch changes nothing) and the
+        aligner's ``align_method`` (the defaults resolved). Threads, batch sizes and the device
+        number are left out: they change speed, not labels (a sentence's labels never depend on
+        its batch).
         """
         devices = {
             name: choose_device(self.options_of(name).device, COMPONENT_ENGINES[name])[0]
@@ -155,11 +157,19 @@ class Engines:
             out["beam_size"] = beam_size or getattr(
                 self._engines.get("translator"), "beam_size", _DEFAULT_BEAM
             )
+            if self._validated_restriction():
+                out["vocab_restriction"] = self.options_of("translator").vocab_restriction
         if "aligner" in needs:
             out["align_method"] = align_method or getattr(
                 self._engines.get("aligner"), "method", _DEFAULT_ALIGN_METHOD
             )
         return out
+
+    def _validated_restriction(self) -> bool:
+        """Whether the bundle's translator has a validated vocabulary restriction."""
+        component = None if self.bundle is None else self.bundle.translator
+        restriction = None if component is None else component.settings.vocabulary_restriction
+        return restriction is not None and restriction.validated
 
     def entity_types(self) -> list[str]:
         """The tagger's entity types, read from the manifest without building the tagger."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +41,11 @@ class EngineOptions:
     max_batch_size: most sentences in one batch.
     max_batch_tokens: most padded subword positions in one batch (``batch size x longest``);
         batches are formed from length-sorted inputs so that padding stays small.
+    vocab_restriction: translate into a pivot language with the smaller output layer the bundle
+        validated at export (CTranslate2's vocabulary map, ``use_vmap``: only the pieces an
+        English translation needs); ``False`` always decodes over the whole vocabulary. Used
+        only for the targets the manifest lists and when it says validated; never for scoring;
+        the ONNX engines ignore it.
     """
 
     device: str = "auto"
@@ -49,9 +54,14 @@ class EngineOptions:
     inter_threads: int = 1
     max_batch_size: int = 32
     max_batch_tokens: int = 8192
+    vocab_restriction: bool = True
 
     def __post_init__(self) -> None:
         resolve_device_name(self.device)  # validates
+        if not isinstance(self.vocab_restriction, bool):
+            raise ConfigError(
+                f"vocab_restriction must be true or false, got {self.vocab_restriction!r}"
+            )
         for name in ("intra_threads", "inter_threads", "max_batch_size", "max_batch_tokens"):
             value = getattr(self, name)
             minimum = 0 if name == "intra_threads" else 1
@@ -61,6 +71,15 @@ class EngineOptions:
     def with_(self, **changes: Any) -> EngineOptions:
         """A copy with some settings changed."""
         return replace(self, **changes)
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict for run records (an experiment's ``results.json``):
+        every field, ``vocab_restriction`` only when switched off, so that records of runs with
+        the default read the same as those written before the switch existed."""
+        record = asdict(self)
+        if self.vocab_restriction:
+            del record["vocab_restriction"]
+        return record
 
     @classmethod
     def merge(

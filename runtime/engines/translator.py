@@ -22,9 +22,10 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
-from xner.runtime.bundles.bundle import Bundle, TranslatorSettings
+from xner.runtime.bundles.bundle import Bundle, BundleError, TranslatorSettings
 from xner.runtime.engines.options import (
     EngineOptions,
     choose_device,
@@ -48,6 +49,8 @@ COMPUTE_TYPES = (
     "int16", "float16", "bfloat16", "float32",
 )  # fmt: skip
 MIN_DECODING, DECODING_RATIO, DECODING_MARGIN = 16, 3, 10
+VMAP = "vmap.txt"
+"""The vocabulary map's name in the model folder: CTranslate2 reads it from there."""
 _CLOSE = "[\"'\u201d\u2019\u00bb)\\]\u300d\u300f\uff09]*"
 SPLIT_LEVELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("sentence", re.compile(f"[.!?\u2026\u0589\u1362\u061f\u0964\u0965]+{_CLOSE}\\s+"
@@ -66,8 +69,9 @@ class Translation:
     ``text``: the translation (language codes and end token removed). ``tokens``: its target
     pieces as generated (without the target prefix and the end token). ``score``: CTranslate2's
     hypothesis score, the sum of the generated tokens' log-probabilities divided by the
-    hypothesis length (``length_penalty`` 1); for exact log-likelihoods use
-    :meth:`Translator.score`. ``None`` for an empty input. ``truncated``: the hypothesis reached
+    hypothesis length (``length_penalty`` 1; normalised over the kept pieces when the vocabulary
+    restriction was used); for exact log-likelihoods use :meth:`Translator.score`. ``None`` for
+    an empty input. ``truncated``: the hypothesis reached
     the model's largest decoding length and may be incomplete. ``segments``: how many parts the
     source was split into to fit the model (1: not split).
     """
@@ -237,6 +241,10 @@ class Translator:
     Benchmarks of random-weight models set it equal to ``max_decoding_length`` so that every
     translation has the same fixed length (as ``min_new_tokens = max_new_tokens`` does in
     transformers).
+    ``vocab_restriction`` (an :class:`EngineOptions` knob, on by default): translations into the
+    targets of the manifest's validated ``vocabulary_restriction`` (English for the default
+    export) decode over the pieces kept at export only (CTranslate2 ``use_vmap``);
+    ``restricted_targets`` holds those targets' codes (empty when off, absent or not validated).
     """
 
     def __init__(
@@ -283,7 +291,43 @@ class Translator:
             )
         self.min_decoding_length = min_decoding_length
         self._specials = {*s.languages, s.eos_token, s.pad_token, "<s>", "<mask>"}
+        self.restricted_targets = self._restricted_targets(component)
         self._ct2, self._sp = self._load(component)
+
+    def _restricted_targets(self, component: Any) -> frozenset[str]:
+        """The model's codes of the targets translated with the smaller output layer: those the
+        manifest's ``vocabulary_restriction`` lists when it is validated and not switched off."""
+        restriction = self.settings.vocabulary_restriction
+        if restriction is None or not self.options.vocab_restriction:
+            return frozenset()
+        targets = ", ".join(restriction.targets)
+        if not restriction.validated:
+            logger.info(
+                "vocabulary restriction into %s not validated at export (token agreement %s, "
+                "below %s): the whole vocabulary is used",
+                targets,
+                restriction.token_agreement,
+                restriction.min_agreement,
+            )
+            return frozenset()
+        expected = f"{PurePosixPath(self.settings.model_dir).as_posix()}/{VMAP}"
+        if PurePosixPath(restriction.file).as_posix() != expected:
+            raise BundleError(
+                component.root,
+                [
+                    f"manifest.json: components.translator.settings.vocabulary_restriction.file: "
+                    f"{restriction.file}: CTranslate2 reads the vocabulary map from {expected}"
+                ],
+            )
+        component.path(restriction.file)  # a listed file, or BundleError
+        logger.info(
+            "translation into %s: %d of %d pieces (vocabulary restriction, token agreement %s)",
+            targets,
+            restriction.kept,
+            restriction.total,
+            restriction.token_agreement,
+        )
+        return frozenset(restriction.targets)
 
     def _load(self, component: Any) -> tuple[Any, Any]:
         try:
@@ -408,7 +452,9 @@ class Translator:
                 units.append(pieces)
         prefix = self._prefix(tgt)
         numbers = [first + owner + 1 for owner in owners]
-        decoded = self._decode([self._wrap(p, src) for p in units], units, prefix, beam, numbers)
+        vmap = tgt in self.restricted_targets
+        sources = [self._wrap(p, src) for p in units]
+        decoded = self._decode(sources, units, prefix, beam, numbers, vmap)
         parts: list[list[tuple[list[str], float | None, bool]]] = [[] for _ in sentences]
         for owner, result in zip(owners, decoded, strict=True):
             parts[owner].append(result)
@@ -460,19 +506,23 @@ class Translator:
         prefix: list[str],
         beam: int,
         numbers: list[int],
+        vmap: bool = False,
     ) -> list[tuple[list[str], float | None, bool]]:
         """Generate for every source; retry once at the model's length what hit its limit.
 
-        ``numbers``: the 1-based sentence number of each source, for the warnings.
+        ``numbers``: the 1-based sentence number of each source, for the warnings. ``vmap``:
+        decode with the bundle's vocabulary map (the smaller output layer).
         """
         top = self.max_target_tokens
         fixed = self.max_decoding_length
         limits = [fixed or decoding_limit(len(p), top) for p in pieces]
-        results = self._generate(sources, prefix, limits, beam)
+        results = self._generate(sources, prefix, limits, beam, vmap)
         retry = [i for i, (_, _, hit) in enumerate(results) if hit and limits[i] < top]
         if retry and fixed is None:
             logger.info("%d translations reached their decoding limit: retried", len(retry))
-            again = self._generate([sources[i] for i in retry], prefix, [top] * len(retry), beam)
+            again = self._generate(
+                [sources[i] for i in retry], prefix, [top] * len(retry), beam, vmap
+            )
             for i, result in zip(retry, again, strict=True):
                 results[i] = result
         hits = sorted({numbers[i] for i, (_, _, hit) in enumerate(results) if hit})
@@ -488,7 +538,12 @@ class Translator:
         return results
 
     def _generate(
-        self, sources: list[list[str]], prefix: list[str], limits: list[int], beam: int
+        self,
+        sources: list[list[str]],
+        prefix: list[str],
+        limits: list[int],
+        beam: int,
+        vmap: bool = False,
     ) -> list[tuple[list[str], float | None, bool]]:
         """``(tokens, score, hit_limit)`` per source; the result does not depend on batching."""
         s = self.settings
@@ -512,6 +567,7 @@ class Translator:
                 min_decoding_length=minimum + extra if minimum else 1,  # 1: CTranslate2's default
                 return_end_token=True,
                 return_scores=True,
+                use_vmap=vmap,
             )
             pending.append((idx, futures))
         results: list[Any] = [None] * len(sources)
@@ -547,7 +603,8 @@ class Translator:
         The sum of the natural-log probabilities of the target's pieces and of the end token;
         the target prefix (the forced language code) is not scored. ``normalize``: divide by
         the number of scored tokens (pieces + 1). A pair too long for the model raises
-        :class:`XnerError` (scoring cannot split a pair).
+        :class:`XnerError` (scoring cannot split a pair). Probabilities are always normalised
+        over the whole vocabulary: scoring never uses the vocabulary restriction.
         """
         if len(sources) != len(targets):
             raise ConfigError(f"{len(sources)} sources but {len(targets)} targets to score")

@@ -541,7 +541,7 @@ def _settings(plan: _Plan, options: EngineOptions, created: str) -> dict[str, An
         **plan.config.canonical(),
         "langs": list(plan.langs),
         "codes": dict(plan.codes),
-        "engine": dataclasses.asdict(options),
+        "engine": options.recorded(),
         "drop": sorted(plan.drop),
         "scoring": SCORING,
     }

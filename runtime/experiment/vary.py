@@ -426,7 +426,7 @@ def run_vary(
         **config.canonical(),
         "langs": list(langs),
         "codes": dict(codes),
-        "engine": dataclasses.asdict(options),
+        "engine": options.recorded(),
         "drop": sorted(drop),
         "scoring": SCORING,
     }

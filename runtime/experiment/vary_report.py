@@ -40,7 +40,11 @@ __all__ = [
     "SubsetScore",
     "VaryResult",
     "VoterCost",
+    "csv_text",
+    "size_stats",
     "spread",
+    "stats_markdown",
+    "write_size_chart",
     "write_vary_chart",
     "write_vary_tables",
 ]
@@ -227,9 +231,9 @@ class VaryResult:
         rows: list[SizeStats] = []
         for lang in self.done():
             mine = [(s.voters, s.f1) for s in self.scores if s.lang == lang]
-            rows.extend(_by_size(lang, mine))
+            rows.extend(size_stats(lang, mine))
         if self.done():
-            rows.extend(_by_size(AVERAGE, list(self.averaged().items())))
+            rows.extend(size_stats(AVERAGE, list(self.averaged().items())))
         return rows
 
     def cost(self) -> dict[str, Any]:
@@ -259,19 +263,7 @@ class VaryResult:
     def markdown(self, digits: int = 1) -> str:
         """A Markdown table of F1 x 100: a row per language (then AVERAGE) and size, with the
         number of subsets, mean, sample standard deviation (``-`` for one subset), min, max."""
-        unit = self.vary
-        lines = [
-            f"| language | {unit} | subsets | mean F1 | sd | min | max |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for row in self.stats():
-            sd = "-" if row.sd is None else f"{100 * row.sd:.{digits}f}"
-            figures = [f"{100 * x:.{digits}f}" for x in (row.mean, row.min, row.max)]
-            lines.append(
-                f"| {row.lang} | {row.size} | {row.subsets} | {figures[0]} | {sd} | "
-                f"{figures[1]} | {figures[2]} |"
-            )
-        return "\n".join(lines) + "\n"
+        return stats_markdown(self.stats(), ("language", self.vary, "subsets"), digits)
 
     def cost_text(self) -> str:
         """One paragraph: the measured cost against separate single-voter runs."""
@@ -304,7 +296,31 @@ class VaryResult:
         }
 
 
-def _by_size(lang: str, f1: Iterable[tuple[tuple[str, ...], float]]) -> list[SizeStats]:
+def stats_markdown(
+    rows: Iterable[SizeStats], headers: tuple[str, str, str], digits: int = 1
+) -> str:
+    """A Markdown table of F1 x 100, a row per :class:`SizeStats`: its ``lang``, ``size`` and
+    ``subsets`` under ``headers`` (``("language", "pivots", "subsets")``), then mean, sample
+    standard deviation (``-`` for one value), min and max."""
+    first, unit, count = headers
+    lines = [
+        f"| {first} | {unit} | {count} | mean F1 | sd | min | max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        sd = "-" if row.sd is None else f"{100 * row.sd:.{digits}f}"
+        figures = [f"{100 * x:.{digits}f}" for x in (row.mean, row.min, row.max)]
+        lines.append(
+            f"| {row.lang} | {row.size} | {row.subsets} | {figures[0]} | {sd} | "
+            f"{figures[1]} | {figures[2]} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def size_stats(lang: str, f1: Iterable[tuple[tuple[str, ...], float]]) -> list[SizeStats]:
+    """Per number of voters (``len`` of each tuple), the :func:`spread` of the F1 values given
+    with them, as :class:`SizeStats` of ``lang`` (any row name), by increasing size; a subset
+    given several times (several seeds) counts each time."""
     sizes: dict[int, list[float]] = {}
     for voters, value in f1:
         sizes.setdefault(len(voters), []).append(value)
@@ -315,7 +331,8 @@ def _by_size(lang: str, f1: Iterable[tuple[tuple[str, ...], float]]) -> list[Siz
     return rows
 
 
-def _csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """CSV with a header of ``columns`` (None written as an empty cell)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -328,9 +345,9 @@ def write_vary_tables(result: VaryResult, files: Mapping[str, Path], complete: b
     """Write the Markdown, the two CSVs and the JSON of ``result`` (each atomically)."""
     result = dataclasses.replace(result, complete=complete)
     with atomic_write(files["csv"]) as handle:
-        handle.write(_csv((row.row() for row in result.stats()), STATS_COLUMNS))
+        handle.write(csv_text((row.row() for row in result.stats()), STATS_COLUMNS))
     with atomic_write(files["subsets"]) as handle:
-        handle.write(_csv((score.row() for score in result.scores), SUBSET_COLUMNS))
+        handle.write(csv_text((score.row() for score in result.scores), SUBSET_COLUMNS))
     with atomic_write(files["json"]) as handle:
         json.dump(result.to_dict(), handle, indent=2, ensure_ascii=False)
         handle.write("\n")
@@ -377,6 +394,30 @@ def write_vary_chart(result: VaryResult, path: Path) -> bool:
     """F1 x 100 against the number of voters: a line per language and a thicker one for
     :data:`AVERAGE`, each with mean +- one sample standard deviation as a band. False (and a
     warning) when matplotlib is not installed."""
+    return write_size_chart(
+        result.stats(),
+        [*result.done(), AVERAGE],
+        path,
+        xlabel=f"number of {result.vary}",
+        ylabel="F1 x 100 (band: mean +- sample sd over subsets)",
+        title=f"xner experiment --vary {result.vary} ({result.settings.get('method')})",
+        thick=AVERAGE,
+    )
+
+
+def write_size_chart(
+    rows: Sequence[SizeStats],
+    lines: Sequence[str],
+    path: Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    thick: str | None = None,
+) -> bool:
+    """F1 x 100 against the size: a line per name of ``lines`` (the ``lang`` of its ``rows``;
+    ``thick``: drawn thicker, in black), each with mean +- one sample standard deviation as a
+    band, written as a PNG to ``path``. False (and a warning) when matplotlib is not installed."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -385,18 +426,17 @@ def write_vary_chart(result: VaryResult, path: Path) -> bool:
             path.name,
         )
         return False
-    rows = result.stats()
     figure = Figure(figsize=(6.4, 4.2))
     axes = figure.subplots()
     top = 0.0
-    for lang in [*result.done(), AVERAGE]:
+    for lang in lines:
         mine = [row for row in rows if row.lang == lang]
         if not mine:
             continue
         x = np.array([row.size for row in mine])
         mean = 100 * np.array([row.mean for row in mine])
         sd = 100 * np.array([0.0 if row.sd is None else row.sd for row in mine])
-        average = lang == AVERAGE
+        average = lang == thick
         (line,) = axes.plot(
             x,
             mean,
@@ -411,10 +451,10 @@ def write_vary_chart(result: VaryResult, path: Path) -> bool:
         top = max(top, float((mean + sd).max()))
     sizes = sorted({row.size for row in rows}) or [1]
     axes.set_xticks(sizes)
-    axes.set_xlabel(f"number of {result.vary}")
-    axes.set_ylabel("F1 x 100 (band: mean +- sample sd over subsets)")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
     axes.set_ylim(0, min(100.0, max(5.0, 1.15 * top)))  # the data's range: small gaps show
-    axes.set_title(f"xner experiment --vary {result.vary} ({result.settings.get('method')})")
+    axes.set_title(title)
     axes.legend(fontsize="small")
     axes.grid(alpha=0.3)
     figure.tight_layout()
