@@ -59,6 +59,7 @@ from xner.runtime.data import Sentence
 from xner.runtime.engines.options import EngineOptions
 from xner.runtime.errors import ConfigError, InputError, changed_settings, unknown_choice
 from xner.runtime.evaluate import EvaluationResult
+from xner.runtime.experiment.output import RunFiles, previous_run
 from xner.runtime.experiment.run import bundle_info, read_gold
 from xner.runtime.experiment.vary import DEFAULT_SUBSETS, VoteCache, choose_subsets
 from xner.runtime.files.atomic import atomic_write
@@ -98,6 +99,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger("xner")
+TRAIN_RUN = RunFiles(TRAIN_VARY_FILES, FORMAT, ("runs",), "an experiment --train")
+"""The files of ``--train`` in its output folder."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return load_json(path.read_bytes())
+    except (OSError, JsonError):
+        return None
+
 
 ADVERSARIAL_CHOICES = ("off", "on", "both")
 """``--adversarial``: train without the language discriminator, with it, or each run both ways."""
@@ -405,7 +416,7 @@ def run_train_vary(
     :func:`train_and_score`) and ``translate`` (default translate-train) are for tests.
     """
     out = Path(out_dir)
-    saved = _previous_run(out, force=force, resume=resume)
+    saved = previous_run(out, TRAIN_RUN, force=force, resume=resume)
     loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
     engines = Engines(loaded, options or EngineOptions())
     identity = bundle_info(loaded, engines.identity())
@@ -514,46 +525,6 @@ def _unlabelled(test: Path, path: Path) -> Path:
 
 
 # --- an interrupted run ---------------------------------------------------------------------------
-
-
-def _previous_run(out: Path, *, force: bool, resume: bool) -> dict[str, Any] | None:
-    """The ``train_vary.json`` to resume, else None; results already in ``out`` are refused
-    unless ``force`` or ``resume``. Creates nothing."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    saved = out / TRAIN_VARY_FILES["json"]
-    existing = [name for name in TRAIN_VARY_FILES.values() if (out / name).exists()]
-    if force:
-        return None
-    if resume and saved.is_file():
-        data = _read_json(saved)
-        if not (
-            isinstance(data, dict)
-            and data.get("format") == FORMAT
-            and isinstance(data.get("settings"), dict)
-            and isinstance(data.get("bundle"), dict)
-            and isinstance(data.get("runs"), list)
-        ):
-            raise ConfigError(
-                f"{saved} is not the results of an experiment --train (damaged?); pass --force "
-                "to start over"
-            )
-        return data
-    if resume and not existing:
-        logger.warning("nothing to resume (no %s): starting from the beginning", saved)
-    if not existing:
-        return None
-    raise ConfigError(
-        f"{out} already holds {', '.join(existing)}; choose another folder, --resume an "
-        "interrupted run or --force to replace them"
-    )
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return load_json(path.read_bytes())
-    except (OSError, JsonError):
-        return None
 
 
 def _kept(

@@ -78,6 +78,7 @@ from xner.runtime.experiment.config import (
     ExperimentConfig,
     experiment_methods,
 )
+from xner.runtime.experiment.output import RunFiles, previous_run
 from xner.runtime.experiment.report import (
     CSV_COLUMNS,
     RESULT_FILES,
@@ -87,7 +88,6 @@ from xner.runtime.experiment.report import (
     write_tables,
 )
 from xner.runtime.files.formats import read_sentences
-from xner.runtime.files.io import JsonError, load_json
 from xner.runtime.pipelines import (
     Engines,
     TranslateTestConfig,
@@ -119,6 +119,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger("xner")
+RESULTS = RunFiles(
+    RESULT_FILES,
+    "xner-experiment",
+    ("cells",),
+    "an experiment",
+    done=lambda saved: (
+        (
+            ", ".join(dict.fromkeys(str(cell.get("lang")) for cell in saved["cells"]))
+            or "no language"
+        )
+        + " done"
+    ),
+)
+"""The plain experiment's files in its output folder."""
 
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 
@@ -176,7 +190,7 @@ def run_experiment(
     files = config.gold_files()
     routes = config.route_files(list(files))
     out = Path(out_dir)
-    saved = _previous_run(out, force=force, resume=resume)
+    saved = previous_run(out, RESULTS, force=force, resume=resume)
     loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
     options = options or EngineOptions()
     engines = Engines(loaded, options)  # each engine built once, on first use
@@ -295,60 +309,6 @@ def _warn_label_mismatch(
 
 
 # --- the output folder and an interrupted run -----------------------------------------------------
-
-
-def _previous_run(out: Path, *, force: bool, resume: bool) -> dict[str, Any] | None:
-    """The ``results.json`` of the run to resume, else None; results already in ``out`` are
-    refused unless ``force`` (or ``resume``, for a run to continue). Creates nothing."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    saved = out / RESULT_FILES["json"]
-    existing = [name for name in RESULT_FILES.values() if (out / name).exists()]
-    if force:
-        return None
-    if resume and saved.is_file():
-        return _read_saved(saved)
-    if resume and not existing:
-        logger.warning("nothing to resume (no %s): starting from the beginning", saved)
-    if not existing:
-        return None
-    if saved.is_file():  # not resumed: an interrupted run says so
-        try:
-            previous: dict[str, Any] | None = _read_saved(saved)
-        except ConfigError:
-            previous = None  # not one: refused below like any other file
-        if previous is not None and previous.get("complete") is False:
-            langs = dict.fromkeys(str(cell.get("lang")) for cell in previous["cells"])
-            raise ConfigError(
-                f"{out} holds an interrupted experiment ({', '.join(langs) or 'no language'} "
-                "done); pass --resume to continue it or --force to start over"
-            )
-    raise ConfigError(
-        f"{out} already holds {', '.join(existing)}; choose another folder or force "
-        "(--force) to replace them"
-    )
-
-
-def _read_saved(path: Path) -> dict[str, Any]:
-    """The experiment that ``path`` (a ``results.json``) holds: a ConfigError when it is none."""
-    try:
-        data = load_json(path.read_bytes())
-        valid = (
-            isinstance(data, dict)
-            and data.get("format") == "xner-experiment"
-            and isinstance(data.get("settings"), dict)
-            and isinstance(data.get("bundle"), dict)
-            and isinstance(data.get("cells"), list)
-            and all(isinstance(cell, dict) for cell in data["cells"])
-        )
-    except (OSError, JsonError):
-        valid = False
-    if not valid:
-        raise ConfigError(
-            f"{path} is not the results of an experiment (damaged?); pass --force to start over"
-        )
-    saved: dict[str, Any] = data
-    return saved
 
 
 def _kept_cells(

@@ -59,6 +59,7 @@ from xner.runtime.engines.translator import translatable_language
 from xner.runtime.errors import ConfigError, InputError, changed_settings, unknown_choice
 from xner.runtime.evaluate import Evaluator
 from xner.runtime.experiment.config import MODEL_TRANSFER, ExperimentConfig
+from xner.runtime.experiment.output import RunFiles, previous_run
 from xner.runtime.experiment.run import (
     SCORING,
     bundle_info,
@@ -74,7 +75,6 @@ from xner.runtime.experiment.vary_report import (
     write_vary_chart,
     write_vary_tables,
 )
-from xner.runtime.files.io import JsonError, load_json
 from xner.runtime.languages import resolve_language
 from xner.runtime.names import split_names
 from xner.runtime.pipelines import Engines, TranslateTestConfig, translate_test
@@ -99,6 +99,10 @@ logger = logging.getLogger("xner")
 
 VARY_CHOICES = ("pivots", "sources")
 """What ``--vary`` varies."""
+VARY_RUN = RunFiles(
+    VARY_FILES, "xner-experiment-vary", ("subsets",), "an experiment --vary", objects=("cost",)
+)
+"""The files of ``--vary`` in its output folder."""
 DEFAULT_PIVOTS = ("eng_Latn", "fra_Latn", "por_Latn", "spa_Latn")
 """The pivots of ``--vary pivots`` unless ``--pivots`` says otherwise."""
 DEFAULT_SUBSETS = 10
@@ -413,7 +417,7 @@ def run_vary(
     if config.vary == "sources":
         voter_files = dataclasses.replace(experiment, langs=list(config.voters)).gold_files()
     out = Path(out_dir)
-    saved = _previous_run(out, force=force, resume=resume)
+    saved = previous_run(out, VARY_RUN, force=force, resume=resume)
     loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
     options = options or EngineOptions()
     engines = Engines(loaded, options)
@@ -582,49 +586,6 @@ def _one_voter(
 
 
 # --- an interrupted run ---------------------------------------------------------------------------
-
-
-def _previous_run(out: Path, *, force: bool, resume: bool) -> dict[str, Any] | None:
-    """The ``vary.json`` of the run to resume, else None; files of a run already in ``out``
-    are refused unless ``force`` (or ``resume``). Creates nothing."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    saved = out / VARY_FILES["json"]
-    existing = [name for name in VARY_FILES.values() if (out / name).exists()]
-    if force:
-        return None
-    if resume and saved.is_file():
-        return _read_saved(saved)
-    if resume and not existing:
-        logger.warning("nothing to resume (no %s): starting from the beginning", saved)
-    if not existing:
-        return None
-    raise ConfigError(
-        f"{out} already holds {', '.join(existing)}; choose another folder, --resume an "
-        "interrupted run or --force to replace them"
-    )
-
-
-def _read_saved(path: Path) -> dict[str, Any]:
-    try:
-        data = load_json(path.read_bytes())
-        valid = (
-            isinstance(data, dict)
-            and data.get("format") == "xner-experiment-vary"
-            and isinstance(data.get("settings"), dict)
-            and isinstance(data.get("bundle"), dict)
-            and isinstance(data.get("subsets"), list)
-            and isinstance(data.get("cost"), dict)
-        )
-    except (OSError, JsonError):
-        valid = False
-    if not valid:
-        raise ConfigError(
-            f"{path} is not the results of an experiment --vary (damaged?); pass --force to "
-            "start over"
-        )
-    saved: dict[str, Any] = data
-    return saved
 
 
 def _kept(
