@@ -142,7 +142,7 @@ def train_command(
     with _progress_bar(max_steps) as on_step:
         result = train(options, on_step=on_step)
     best = (
-        f", best dev F1 {100 * result.best_dev_f1:.2f} at step {result.best_step}"
+        f", best dev F1 x 100 {100 * result.best_dev_f1:.1f} at step {result.best_step}"
         if result.best_dev_f1 is not None and result.best_step is not None
         else ""
     )

@@ -8,6 +8,7 @@ CoNLL-2003 sentences as the second language of the adversarial runs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -224,19 +225,30 @@ def test_early_stopping_keeps_the_best_model(tiny_models, corpus, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_refuses_other_settings_and_missing_checkpoints(tiny_models, corpus, tmp_path):
+def test_resume_refuses_other_settings_and_missing_checkpoints(
+    tiny_models, corpus, tmp_path, caplog
+):
     out = tmp_path / "run"
-    with pytest.raises(ConfigError, match="holds no run to resume"):
-        train(_options(tiny_models, corpus, out, resume=True))
-    train(_options(tiny_models, corpus, out, max_steps=2, checkpoint_every=2))
+    with caplog.at_level(logging.WARNING, logger="xner"):  # nothing there: a first run
+        first = train(
+            _options(tiny_models, corpus, out, max_steps=2, checkpoint_every=2, resume=True)
+        )
+    assert first.steps == 2 and "nothing to resume" in caplog.text
+    first_weights = _weights(out / "model.safetensors")
     with pytest.raises(ConfigError, match=r"settings differ .* lr 0.001 -> 0.002"):
         train(_options(tiny_models, corpus, out, max_steps=4, lr=2e-3, resume=True))
     with pytest.raises(ConfigError, match="exists and is not empty"):
         train(_options(tiny_models, corpus, out))
     for checkpoint in checkpoints(out):
         (checkpoint.path / "state.json").unlink()  # as if killed while writing it
-    with pytest.raises(ConfigError, match="no complete checkpoint"):
-        train(_options(tiny_models, corpus, out, resume=True))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="xner"):  # step 0 is where it resumes from
+        again = train(
+            _options(tiny_models, corpus, out, max_steps=2, checkpoint_every=2, resume=True)
+        )
+    assert "no complete checkpoint" in caplog.text and again.steps == 2
+    assert [r["step"] for r in iter_log(out)] == [1, 2]  # the log started over too
+    _assert_same_tensors(_weights(out / "model.safetensors"), first_weights)
     forced = train(_options(tiny_models, corpus, out, max_steps=2, dev=None, force=True))
     assert forced.best_step is None and [r["step"] for r in iter_log(out)] == [1, 2]
 
@@ -323,7 +335,7 @@ def test_bad_input_is_one_line_with_exit_2(tiny_models, corpus, tmp_path):
     assert "--force only clears a run folder" in _one_line_error(
         [*common, "--data", train_file, "--out", str(used), "--force"]
     )
-    assert "no complete checkpoint" in _one_line_error(
+    assert "holds no run of xner train" in _one_line_error(
         [*common, "--data", train_file, "--out", str(used), "--resume"]
     )
 

@@ -79,8 +79,8 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint:
     found = checkpoints(run_dir)
     if not found:
         raise ConfigError(
-            f"--resume: no complete checkpoint in {run_dir / FOLDER} (nothing to resume; "
-            "drop --resume to start a run)"
+            f"--resume: no complete checkpoint in {run_dir / FOLDER} (the run stopped before "
+            "its first one); pass --force instead of --resume to start it over"
         )
     return found[-1]
 

@@ -48,10 +48,9 @@ def prepare(options: TrainOptions) -> ckpt.Checkpoint | None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, expected a run folder")
     used = out.is_dir() and any(out.iterdir())
-    if options.resume:
-        if not used:
-            raise ConfigError(f"--resume: {out} holds no run to resume")
-        found = ckpt.latest_checkpoint(out)
+    if options.resume and not used:  # as the file jobs: a first run may say --resume already
+        logger.warning("nothing to resume in %s: starting from the beginning", out)
+    elif options.resume:
         before = _read_run_file(out)
         problem = changed_settings(out, before.get("resume", {}), options.resume_settings())
         if problem is not None:
@@ -64,7 +63,13 @@ def prepare(options: TrainOptions) -> ckpt.Checkpoint | None:
                 options.max_steps,
             )
         ckpt.remove_unfinished(out)
-        return found
+        if not ckpt.checkpoints(out):  # killed before its first checkpoint: step 0 is the start
+            logger.warning(
+                "no complete checkpoint in %s yet: the run starts again from the beginning", out
+            )
+            rewind(out, 0)
+            return None
+        return ckpt.latest_checkpoint(out)
     if used:
         if not options.force:
             raise ConfigError(
@@ -89,6 +94,10 @@ def write_run_file(out: Path, options: TrainOptions) -> None:
 
 
 def _read_run_file(out: Path) -> dict[str, Any]:
+    if not (out / RUN).is_file():
+        raise ConfigError(
+            f"--resume: {out} holds no run of xner train (no {RUN}); choose another --out"
+        )
     try:
         value = json.loads((out / RUN).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
