@@ -134,11 +134,10 @@ def train_command(
         resume=resume,
         force=force,
     )
-    for spec in (*options.data, *options.unlabelled):
-        if not spec.path.is_file():
-            raise fail(f"{spec.path}: no such file")
-    if dev is not None and not dev.is_file():
-        raise fail(f"{dev}: no such file")
+    for path in (*(spec.path for spec in (*options.data, *options.unlabelled)), dev):
+        if path is not None and not path.is_file():
+            problem = "is a folder, expected a file" if path.is_dir() else "no such file"
+            raise fail(f"{path}: {problem}")
     with _progress_bar(max_steps) as on_step:
         result = train(options, on_step=on_step)
     best = (
