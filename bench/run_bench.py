@@ -7,17 +7,21 @@ Usage: ``python bench/run_bench.py [--quick] [--profile real|small] [--name NAME
    cached in ``$XNER_BENCH_CACHE`` or ``~/.cache/xner-bench`` (bench_models.py); ``--models``
    and ``--bundle`` take ready ones instead (the tests pass the tiny fixtures);
 2. read ``--per-language`` MasakhaNER 2.0 test sentences of each language (bench_data.py);
-3. run each side in its own subprocess (side_runner.py), one after the other, with the same
-   threads: xner torch-free (the import blocker of tests/torchfree.py makes the run fail if
-   torch, transformers or optimum is imported), then transformers + simalign;
+3. run each side in its own subprocess (side_runner.py) with the same threads, interleaved over
+   ``--rounds`` rounds (default 3 quick, 2 full): xner, reference, xner, reference, ...; xner
+   runs torch-free (the import blocker of tests/torchfree.py makes the run fail if torch,
+   transformers or optimum is imported), the reference is transformers + simalign; every ratio
+   reported is the median of the per-round ratios with their min-max (report.py), and the load
+   average is recorded before and after every run;
 4. measure install sizes, sizes on disk and the cold start of ``xner --help`` (facts.py);
-5. write ``bench/results/<date>-<name>.json`` and ``.md`` (atomically) and print the table;
-   with ``--readme``, also put the table into README.md's Benchmarks section (between the
-   ``<!-- bench:latest:start -->`` and ``<!-- bench:latest:end -->`` markers).
+5. write ``bench/results/<date>-<name>-<cpu family>.json`` and ``.md`` (atomically; the family,
+   ``amd`` or ``intel``, from /proc/cpuinfo) and print the table; with ``--readme``, also put
+   the table into README.md's Benchmarks section, in that family's place (between the
+   ``<!-- bench:amd:start -->`` and ``<!-- bench:amd:end -->`` markers, say).
 
 Run it with nothing else heavy on the machine: CTranslate2, ONNX Runtime and torch all slow down
-badly when their threads compete with another process. The load average at start and end is
-recorded.
+badly when their threads compete with another process. The load average at start and end, and
+before and after every side's run, is recorded.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -56,7 +61,9 @@ TORCH_FREE_EXIT = 97
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 sentences per language, 1 run")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 sentences per language, 1 run of each stage"
+    )
     parser.add_argument("--profile", choices=sorted(bench_models.PROFILES), default="real")
     parser.add_argument("--models", type=Path, help="folder with translator/ tagger/ aligner/")
     parser.add_argument("--bundle", type=Path, help="a bundle exported from --models")
@@ -71,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="runs of tag/align (def. 3)")
     parser.add_argument("--translate-repeats", type=int, default=None, help="default 1")
     parser.add_argument("--e2e-repeats", type=int, default=None, help="default 1")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="interleaved runs of each side (3 quick, 2 full)"
+    )
     parser.add_argument(
         "--cold-start-runs", type=int, default=None, help="default 7 (quick 3); 0: skip"
     )
@@ -96,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeats = args.repeats or (1 if quick else 3)
     args.translate_repeats = args.translate_repeats or 1
     args.e2e_repeats = args.e2e_repeats or 1
+    args.rounds = args.rounds or (3 if quick else 2)
     if args.cold_start_runs is None:
         args.cold_start_runs = 3 if quick else 7
     args.name = args.name or (args.profile + ("-quick" if quick else ""))
@@ -118,6 +129,7 @@ def run_side_process(name: str, config: dict[str, Any], work: Path) -> dict[str,
     """Run one side in a fresh interpreter; return its record."""
     config_path, out_path = work / f"{name}-config.json", work / f"{name}.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")
+    out_path.unlink(missing_ok=True)  # an earlier round's record must not pass for this one's
     env = dict(os.environ)
     threads = str(config["threads"])
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONNOUSERSITE="1")
@@ -127,6 +139,8 @@ def run_side_process(name: str, config: dict[str, Any], work: Path) -> dict[str,
     prelude = torch_free_prelude() if name == "xner" else None
     if prelude:
         code = prelude + "\n" + code
+    env["XNER_BENCH_LAUNCHED"] = repr(time.time())  # "model load" counts from here
+    load_before = facts.load_average()
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if done.returncode == TORCH_FREE_EXIT:
@@ -136,7 +150,27 @@ def run_side_process(name: str, config: dict[str, Any], work: Path) -> dict[str,
     record = json.loads(out_path.read_text(encoding="utf-8"))
     record["torch_free_checked"] = bool(prelude)
     record["subprocess_s"] = round(time.perf_counter() - started, 2)
+    record["load_average"] = load_before
+    record["load_average_after"] = facts.load_average()
     return record
+
+
+def interleave(
+    run_one: Callable[[str, int], dict[str, Any]], rounds: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``rounds`` runs of each side, alternating xner, reference, xner, reference, ...: a drift
+    of the machine's load hits both sides alike. ``run_one(side, round)`` returns a run's record;
+    the result is (xner runs, reference runs), round k at index k."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, not {rounds}")
+    runs: dict[str, list[dict[str, Any]]] = {"xner": [], "reference": []}
+    for k in range(rounds):
+        for side in ("xner", "reference"):
+            logger.info("round %d/%d: %s side", k + 1, rounds, side)
+            record = run_one(side, k)
+            record["round"] = k + 1
+            runs[side].append(record)
+    return runs["xner"], runs["reference"]
 
 
 def models_text(profile: bench_models.Profile | None) -> str:
@@ -197,10 +231,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warm = facts.read_through([Path(bundle), *models.values()])
     logger.info("page cache warmed in %.1f s; %d sentences", warm, len(items))
     with tempfile.TemporaryDirectory(prefix="xner-bench-") as tmp:
-        logger.info("xner side (torch-free subprocess)")
-        xner = run_side_process("xner", config, Path(tmp))
-        logger.info("reference side (torch subprocess)")
-        reference = run_side_process("reference", config, Path(tmp))
+        xner_runs, reference_runs = interleave(
+            lambda side, k: run_side_process(side, config, Path(tmp)), args.rounds
+        )
     logger.info("footprint and cold start")
     runs = args.cold_start_runs
     found = {
@@ -233,20 +266,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "align_method": args.align_method,
             "xner_engine_options": config["xner_engine_options"],
             "repeats": config["repeats"],
+            "rounds": args.rounds,
             "bundle": str(bundle),
             "models": config["models"],
             "build_seconds": build_seconds,
             "page_cache_warm_s": warm,
         },
-        "xner": xner,
-        "reference": reference,
+        "xner": report.merge_runs(xner_runs),
+        "reference": report.merge_runs(reference_runs),
+        "xner_runs": xner_runs,
+        "reference_runs": reference_runs,
         "facts": found,
     }
-    record["summary"] = report.summarize(xner, reference)
+    record["summary"] = report.summarize(xner_runs, reference_runs)
     record["wall_s"] = round(time.perf_counter() - started, 1)
     table = report.markdown(record)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{record['date']}-{args.name}"
+    family = record["machine"]["cpu_family"]
+    stem = args.out_dir / f"{record['date']}-{args.name}-{family}"
     with atomic_write(stem.with_suffix(".json")) as handle:
         json.dump(record, handle, indent=2)
         handle.write("\n")
@@ -255,10 +292,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table)
     print(f"wrote {stem}.json and {stem}.md in {record['wall_s']} s")
     if args.readme is not None:
-        if report.update_readme(args.readme, table):
-            print(f"updated the Benchmarks section of {args.readme}")
+        if report.update_readme(args.readme, table, family):
+            print(f"updated the {family} table of {args.readme}'s Benchmarks section")
         else:
-            logger.warning("%s has no %s marker: not updated", args.readme, report.README_START)
+            marker = report.README_START.format(family=family)
+            logger.warning("%s has no %s marker: not updated", args.readme, marker)
     return record
 
 

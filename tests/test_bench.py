@@ -45,6 +45,8 @@ def bench_run(tiny_models, tiny_bundle, shared_data, tmp_path_factory):
             "--length",
             str(LENGTH),
             "--quick",
+            "--rounds",
+            "2",
             "--cold-start-runs",
             "0",
             "--name",
@@ -58,8 +60,9 @@ def bench_run(tiny_models, tiny_bundle, shared_data, tmp_path_factory):
 
 def test_writes_json_and_markdown(bench_run):
     record, out = bench_run
-    (json_file,) = out.glob("*-tiny.json")
-    (md_file,) = out.glob("*-tiny.md")
+    family = record["machine"]["cpu_family"]
+    (json_file,) = out.glob(f"*-tiny-{family}.json")
+    (md_file,) = out.glob(f"*-tiny-{family}.md")
     assert json.loads(json_file.read_text(encoding="utf-8")) == record
     for key in ("machine", "settings", "xner", "reference", "facts", "summary", "wall_s"):
         assert key in record
@@ -79,6 +82,12 @@ def test_writes_json_and_markdown(bench_run):
         assert goal["met"] in (True, False)
     text = md_file.read_text(encoding="utf-8")
     assert "| end to end" in text and "| goal |" in text and "xner --help" in text
+    assert len(record["xner_runs"]) == len(record["reference_runs"]) == 2  # --rounds 2
+    assert [r["round"] for r in record["reference_runs"]] == [1, 2]
+    for run in record["xner_runs"] + record["reference_runs"]:
+        assert len(run["load_average"]) == len(run["load_average_after"]) == 3
+        assert run["startup_s"] >= run["load_s"]["total"] > 0
+    assert len(record["summary"]["rounds"]) == 2 and "| model load (start to first" in text
 
 
 def test_xner_side_is_torch_free_and_timed(bench_run):
@@ -166,19 +175,21 @@ def test_goal_verdicts():
 
 def test_readme_table_goes_between_the_markers(tmp_path):
     readme = tmp_path / "README.md"
+    start, end = report.README_START.format(family="amd"), report.README_END.format(family="amd")
     readme.write_text(
-        f"# x\n\n## Benchmarks\n\nintro\n\n{report.README_START}\nold table\n"
-        f"{report.README_END}\n\nnote\n",
+        f"# x\n\n## Benchmarks\n\nintro\n\n{start}\nold table\n{end}\n\nnote\n",
         encoding="utf-8",
     )
-    assert report.update_readme(readme, "| new | table |\n")
+    assert report.update_readme(readme, "| new | table |\n", "amd")
     text = readme.read_text(encoding="utf-8")
     assert "old table" not in text and "| new | table |" in text
     assert text.startswith("# x\n\n## Benchmarks\n\nintro\n\n") and text.endswith("\n\nnote\n")
-    assert report.update_readme(readme, "| newer |") and "| new | table |" not in readme.read_text()
+    assert report.update_readme(readme, "| newer |", "amd")
+    assert "| new | table |" not in readme.read_text()
     plain = tmp_path / "PLAIN.md"
     plain.write_text("no markers\n", encoding="utf-8")
-    assert not report.update_readme(plain, "| t |") and plain.read_text() == "no markers\n"
+    assert not report.update_readme(plain, "| t |", "amd")
+    assert plain.read_text() == "no markers\n"
 
 
 def test_cold_start_is_a_median_of_subprocess_runs():

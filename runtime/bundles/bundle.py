@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Generic, TypeVar
@@ -132,29 +133,38 @@ def check_files(
 ) -> list[FileProblem]:
     """Compare files on disk with their manifest entries; an empty list means all is well.
 
-    ``hashes=False`` checks presence and sizes only (fast), otherwise every SHA-256 is computed.
+    ``hashes=False`` checks presence and sizes only (fast), otherwise every SHA-256 is computed,
+    the files in parallel threads (hashlib releases the GIL: a large bundle verifies in about
+    the time of its largest file when there are cores enough).
     """
-    problems: list[FileProblem] = []
-    for entry in entries:
-        if (problem := path_problem(entry.path)) is not None:
-            problems.append(FileProblem(entry.path, problem))
-            continue
-        path = Path(root, entry.path)
-        try:
-            if not path.is_file():
-                problems.append(FileProblem(entry.path, "missing"))
-                continue
-            size = path.stat().st_size
-            if size != entry.size:
-                problems.append(
-                    FileProblem(entry.path, f"size {size} bytes, manifest says {entry.size}")
-                )
-            elif hashes and sha256_file(path) != entry.sha256:
-                problems.append(FileProblem(entry.path, "SHA-256 does not match the manifest"))
-        except (OSError, ValueError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            problems.append(FileProblem(entry.path, f"cannot be read ({reason})"))
-    return problems
+    entries = list(entries)
+    if not hashes or len(entries) < 2:
+        return [p for entry in entries if (p := _file_problem(root, entry, hashes)) is not None]
+    workers = min(len(entries), os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="xner-verify") as pool:
+        found = list(pool.map(lambda entry: _file_problem(root, entry, True), entries))
+    return [problem for problem in found if problem is not None]
+
+
+def _file_problem(
+    root: str | os.PathLike[str], entry: FileEntry, hashes: bool
+) -> FileProblem | None:
+    """What is wrong with one file (:func:`check_files`), or ``None``."""
+    if (problem := path_problem(entry.path)) is not None:
+        return FileProblem(entry.path, problem)
+    path = Path(root, entry.path)
+    try:
+        if not path.is_file():
+            return FileProblem(entry.path, "missing")
+        size = path.stat().st_size
+        if size != entry.size:
+            return FileProblem(entry.path, f"size {size} bytes, manifest says {entry.size}")
+        if hashes and sha256_file(path) != entry.sha256:
+            return FileProblem(entry.path, "SHA-256 does not match the manifest")
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        return FileProblem(entry.path, f"cannot be read ({reason})")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 ``Engines(bundle)`` loads the bundle once and builds each engine the first time a pipeline needs
 it: translate-test needs all three, translate-train the translator and the aligner, model
-transfer the tagger only. Ready engines can be handed in instead (tests, notebooks, experiments
-that compare settings on the same models without reloading them): any object that satisfies the
-engine's Protocol (:mod:`xner.runtime.engines.protocols`: another backend, a remote proxy, a
-test's fake) will do.
+transfer the tagger only. :meth:`Engines.preload` builds the engines a pipeline will need next in
+background threads while its first stage runs (CTranslate2 and ONNX Runtime release the GIL
+while loading); each engine has a lock, so a use during its load waits for it and no engine is
+ever built twice, and an error of a background load is raised at the engine's first use. Ready
+engines can be handed in instead (tests, notebooks, experiments that compare settings on the
+same models without reloading them): any object that satisfies the engine's Protocol
+(:mod:`xner.runtime.engines.protocols`: another backend, a remote proxy, a test's fake) will do.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from xner.runtime.alignment.methods import get_method
@@ -29,7 +33,14 @@ from xner.runtime.errors import ConfigError, unknown_choice
 _DEFAULT_BEAM = inspect.signature(Translator).parameters["beam_size"].default
 _DEFAULT_ALIGN_METHOD = inspect.signature(Aligner).parameters["method"].default
 
-__all__ = ["Engines", "check_engine_settings"]
+__all__ = ["BUILDERS", "Engines", "check_engine_settings"]
+
+BUILDERS: dict[str, Callable[[Bundle, EngineOptions], object]] = {
+    "translator": Translator,
+    "tagger": Tagger,
+    "aligner": Aligner,
+}
+"""How :class:`Engines` builds each engine from the bundle (tests swap in slow or failing ones)."""
 
 
 class Engines:
@@ -65,9 +76,14 @@ class Engines:
         if bundle is not None and not isinstance(bundle, Bundle):
             bundle = Bundle.load(bundle, verify=verify)
         self.bundle: Bundle | None = bundle
-        self._translator = translator
-        self._tagger = tagger
-        self._aligner = aligner
+        self._ready: dict[str, object | None] = {
+            "translator": translator,
+            "tagger": tagger,
+            "aligner": aligner,
+        }
+        self._locks = {name: threading.Lock() for name in self._ready}
+        self._failed: dict[str, Exception] = {}  # a background load's error, until used
+        self._loading: dict[str, threading.Thread] = {}
 
     @classmethod
     def of(
@@ -82,40 +98,79 @@ class Engines:
             return value
         return cls(value, options, verify=verify)
 
-    def _bundle_for(self, name: str, build: type) -> Bundle:
+    def _bundle_for(self, name: str) -> Bundle:
         if self.bundle is None:
-            raise ConfigError(f"no {name}: give a bundle or a ready {build.__name__}")
+            raise ConfigError(f"no {name}: give a bundle or a ready {name.capitalize()}")
         return self.bundle
+
+    def _engine(self, name: str) -> Any:
+        """The engine ``name``, built now under its lock unless ready (or being built: then
+        this waits for it). A background load's error is raised here, once."""
+        engine = self._ready[name]
+        if engine is not None:
+            return engine
+        with self._locks[name]:
+            error = self._failed.pop(name, None)
+            if error is not None:
+                raise error
+            if self._ready[name] is None:
+                self._ready[name] = BUILDERS[name](self._bundle_for(name), self.options)
+            return self._ready[name]
+
+    def preload(self, names: Iterable[str]) -> list[str]:
+        """Start building the engines ``names`` (not ready, not loading) in background threads;
+        returns those started. Each is joined at its first use (:attr:`translator`, ...); an
+        error is raised there, as a build at first use would raise it. Without a bundle,
+        nothing is started."""
+        started = []
+        for name in names:
+            if name not in self._ready:
+                raise unknown_choice("engine", name, tuple(self._ready))
+            if self._ready[name] is not None or name in self._loading or self.bundle is None:
+                continue
+            thread = threading.Thread(
+                target=self._load_quietly, args=(name,), name=f"xner-load-{name}"
+            )
+            self._loading[name] = thread
+            thread.start()
+            started.append(name)
+        return started
+
+    def _load_quietly(self, name: str) -> None:
+        """A background load: keep the error for the first use instead of raising it."""
+        with self._locks[name]:
+            if self._ready[name] is not None or name in self._failed:
+                return
+            try:
+                self._ready[name] = BUILDERS[name](self._bundle_for(name), self.options)
+            except Exception as error:  # noqa: BLE001  (raised again at first use)
+                self._failed[name] = error
 
     @property
     def translator(self) -> TranslatorEngine:
         """The translator (:class:`~xner.runtime.engines.translator.Translator`, built on first
         use, or the ready engine given)."""
-        if self._translator is None:
-            self._translator = Translator(self._bundle_for("translator", Translator), self.options)
-        return self._translator
+        engine: TranslatorEngine = self._engine("translator")
+        return engine
 
     @property
     def tagger(self) -> TaggerEngine:
         """The tagger (:class:`~xner.runtime.engines.tagger.Tagger`, built on first use, or the
         ready engine given)."""
-        if self._tagger is None:
-            self._tagger = Tagger(self._bundle_for("tagger", Tagger), self.options)
-        return self._tagger
+        engine: TaggerEngine = self._engine("tagger")
+        return engine
 
     @property
     def aligner(self) -> AlignerEngine:
         """The aligner (:class:`~xner.runtime.engines.aligner.Aligner`, built on first use, or
         the ready engine given)."""
-        if self._aligner is None:
-            self._aligner = Aligner(self._bundle_for("aligner", Aligner), self.options)
-        return self._aligner
+        engine: AlignerEngine = self._engine("aligner")
+        return engine
 
     @property
     def _engines(self) -> dict[str, object]:
         """The engines ready now (given or built), by component name."""
-        ready = {"translator": self._translator, "tagger": self._tagger, "aligner": self._aligner}
-        return {name: engine for name, engine in ready.items() if engine is not None}
+        return {name: engine for name, engine in self._ready.items() if engine is not None}
 
     def options_of(self, name: str) -> EngineOptions:
         """The engine settings ``name`` runs (or will run) with: a ready engine's own."""

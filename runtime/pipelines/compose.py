@@ -147,6 +147,8 @@ def translate_test(
     for code in (config.lang, *config.pivots):
         ready.translator.language(code)  # an unsupported language fails now
     warn_untrained_pivots(ready, config.pivots)
+    # the translator is built: the others load in threads while the first chunk translates
+    ready.preload(name for name in config.needs if name != "translator")
 
     def stream() -> Iterator[TranslateTestResult]:
         for first, chunk in numbered_chunks(stages.as_sentences(sentences), config.chunk_size):
