@@ -20,7 +20,6 @@ load average at start and end is recorded (other work on the machine slows every
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -40,7 +39,6 @@ from xner.runtime.engines.aligner import Aligner  # noqa: E402
 from xner.runtime.engines.engine_set import Engines  # noqa: E402
 from xner.runtime.engines.tagger import Tagger  # noqa: E402
 from xner.runtime.engines.translator import Translator  # noqa: E402
-from xner.runtime.files.atomic import atomic_write  # noqa: E402
 from xner.runtime.names import split_names  # noqa: E402
 from xner.runtime.pipelines import stages  # noqa: E402
 from xner.runtime.pipelines.compose import (  # noqa: E402
@@ -211,16 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "goal_ratio": GOAL,
     }
     record["wall_s"] = round(time.perf_counter() - started, 1)
-    table = markdown(record)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{record['date']}-{args.name}"
-    with atomic_write(stem.with_suffix(".json")) as handle:
-        json.dump(record, handle, indent=2)
-        handle.write("\n")
-    with atomic_write(stem.with_suffix(".md")) as handle:
-        handle.write(table)
-    print(table)
-    print(f"wrote {stem}.json and {stem}.md in {record['wall_s']} s")
+    facts.write_record(record, markdown(record), args.out_dir, args.name)
     return record
 
 

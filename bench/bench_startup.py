@@ -23,7 +23,6 @@ of xner, e.g. an unpacked older commit, with the same script).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -39,8 +38,6 @@ if str(BENCH) not in sys.path:
 
 import bench_data  # noqa: E402
 import facts  # noqa: E402
-
-from xner.runtime.files.atomic import atomic_write  # noqa: E402
 
 DEFAULT_BUNDLE = Path.home() / ".cache" / "xner-bench" / "real-bc85b98538" / "bundle"
 DEFAULT_DATA = BENCH.parent.parent / "shared" / "data"
@@ -152,16 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "goal_s": GOAL_S,
     }
     record["wall_s"] = round(time.perf_counter() - began, 1)
-    table = markdown(record)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{record['date']}-{args.name}"
-    with atomic_write(stem.with_suffix(".json")) as handle:
-        json.dump(record, handle, indent=2)
-        handle.write("\n")
-    with atomic_write(stem.with_suffix(".md")) as handle:
-        handle.write(table)
-    print(table)
-    print(f"wrote {stem}.json and {stem}.md in {record['wall_s']} s")
+    facts.write_record(record, markdown(record), args.out_dir, args.name)
     return record
 
 

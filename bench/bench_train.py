@@ -49,8 +49,6 @@ if str(BENCH) not in sys.path:
 import bench_models  # noqa: E402
 import facts  # noqa: E402
 
-from xner.runtime.files.atomic import atomic_write  # noqa: E402
-
 logger = logging.getLogger("xner.bench")
 DEFAULT_DATA = BENCH.parent.parent / "shared" / "data"
 CACHE = Path(os.environ.get("XNER_BENCH_CACHE", Path.home() / ".cache" / "xner-bench"))
@@ -225,16 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
     }
     record["wall_s"] = round(time.perf_counter() - started, 1)
-    table = markdown(record)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"{record['date']}-{args.name}"
-    with atomic_write(stem.with_suffix(".json")) as handle:
-        json.dump(record, handle, indent=2)
-        handle.write("\n")
-    with atomic_write(stem.with_suffix(".md")) as handle:
-        handle.write(table)
-    print(table)
-    print(f"wrote {stem}.json and {stem}.md in {record['wall_s']} s")
+    facts.write_record(record, markdown(record), args.out_dir, args.name)
     return record
 
 

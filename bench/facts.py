@@ -11,6 +11,7 @@ is that of its package folders (what a wheel would hold).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -97,6 +98,23 @@ def machine() -> dict[str, Any]:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def write_record(record: dict[str, Any], table: str, out_dir: Path, name: str) -> Path:
+    """Write ``record`` as ``<out_dir>/<date>-<name>.json`` and ``table`` beside it as ``.md``
+    (each atomically), print the table and where it went; returns the path without suffix."""
+    from xner.runtime.files.atomic import atomic_write
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{record['date']}-{name}"
+    with atomic_write(stem.with_suffix(".json")) as handle:
+        json.dump(record, handle, indent=2)
+        handle.write("\n")
+    with atomic_write(stem.with_suffix(".md")) as handle:
+        handle.write(table)
+    print(table)
+    print(f"wrote {stem}.json and {stem}.md in {record.get('wall_s')} s")
+    return stem
 
 
 def record_header(benchmark: str, name: str, load_start: list[float]) -> dict[str, Any]:
