@@ -82,9 +82,18 @@ class Scripted:
         beam_size: int | None = None,
     ) -> list[Translation]:
         self.calls.append((list(sentences), src_lang, tgt_lang))
+        self.check(sentences, tgt_lang)
+        table = self.table(tgt_lang)
+        return [Translation(table.get(text, text)) for text in sentences]
+
+    def check(self, sentences: Sequence[str], tgt_lang: str) -> None:
+        """Break the batch as the script says (subclasses break otherwise)."""
         if any("BOOM" in text for text in sentences):
             raise RuntimeError("the engine broke")
-        return [Translation(self.script.get(text, text)) for text in sentences]
+
+    def table(self, tgt_lang: str) -> Mapping[str, str]:
+        """The translations into ``tgt_lang`` (subclasses keep one table per language)."""
+        return self.script
 
 
 class Aligner:

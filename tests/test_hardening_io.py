@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from xner.cli.app import _Formatter
 from xner.cli.main import app
 from xner.runtime.alignment.pharaoh import MAX_INDEX, parse_pharaoh, read_alignments
-from xner.runtime.errors import InputError
+from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.files.formats import read_sentences, resolve_format
 from xner.runtime.files.io import STDIN_NOTICE, iter_lines, parse_json, source_name
 
@@ -447,3 +447,10 @@ def test_cp1252_terminal_escapes_what_it_cannot_show(tmp_path: Path) -> None:
             assert "\\u1ecc" in text and "\\u0199asa\tO" in text, text
         else:  # the message, the file name escaped the same way
             assert "xner: error: " in text and "\\u0199asa.conll:1: bad tag 'LOCATION'" in text
+
+
+def test_a_folder_given_as_input_is_named_as_a_folder(tmp_path: Path) -> None:
+    # regression: a folder without --from was refused for its missing extension
+    with pytest.raises(ConfigError, match=r": is a folder, expected a file$"):
+        resolve_format(tmp_path)
+    assert resolve_format(tmp_path / "new.conll", kind="writer") == "conll"

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from fake_engines import Aligner, Tagger
+from fake_engines import Aligner, Scripted, Tagger
 from fixtures_models import copy_bundle, tiny_bundle, tiny_models  # noqa: F401
 from torchfree import run_cli_torch_free
 
@@ -19,7 +19,6 @@ from xner.cli.bundle_commands import describe
 from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Span
 from xner.runtime.engines.engine_set import Engines
-from xner.runtime.engines.translator import Translation
 from xner.runtime.errors import ConfigError, changed_settings
 from xner.runtime.jobs import FileJobConfig, run_translate_test
 from xner.runtime.pipelines import TranslateTestConfig, TranslateTestResult, translate_test
@@ -29,33 +28,23 @@ from xner.runtime.projection.combine import CombineOptions, combine_spans
 THREE = ("eng_Latn", "fra_Latn", "por_Latn")
 
 
-class PivotTranslator:
+class PivotTranslator(Scripted):
     """Translates by a table per target language (a text it does not know: itself); a text
     holding ``BOOM`` breaks when translated into ``breaks_into``, one holding ``DEAD`` breaks
     into every language. Records each call as (texts, source, target)."""
 
     def __init__(self, script: Mapping[str, Mapping[str, str]], breaks_into: str = "") -> None:
-        self.script = script
+        super().__init__({})
+        self.by_language = script
         self.breaks_into = breaks_into
-        self.calls: list[tuple[list[str], str, str]] = []
 
-    def language(self, code: str) -> str:
-        return code
-
-    def translate(
-        self,
-        sentences: Sequence[str],
-        src_lang: str,
-        tgt_lang: str,
-        *,
-        beam_size: int | None = None,
-    ) -> list[Translation]:
-        self.calls.append((list(sentences), src_lang, tgt_lang))
+    def check(self, sentences: Sequence[str], tgt_lang: str) -> None:
         for text in sentences:
             if "DEAD" in text or ("BOOM" in text and tgt_lang == self.breaks_into):
                 raise RuntimeError(f"no {tgt_lang} for this one")
-        table = self.script.get(tgt_lang, {})
-        return [Translation(table.get(text, text)) for text in sentences]
+
+    def table(self, tgt_lang: str) -> Mapping[str, str]:
+        return self.by_language.get(tgt_lang, {})
 
 
 # The fake tagger makes every capitalised word a PER entity and the fake aligner links word i to
@@ -224,7 +213,7 @@ def test_one_pivot_failing_for_a_sentence_does_not_vote() -> None:
     ready = engines(breaks_into="fra_Latn")
     broken = "a bb BOOM dd e"
     script = {"eng_Latn": {broken: "a Bb boom Dd e"}, "por_Latn": {broken: "A bb boom dd e"}}
-    ready.translator.script = script  # type: ignore[attr-defined]
+    ready.translator.by_language = script  # type: ignore[attr-defined]
     results = list(translate_test(ready, [broken, "Kano"], "hau", pivots=THREE))
     first = results[0]
     assert first.error is None

@@ -57,9 +57,9 @@ from typing import Any
 from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence
 from xner.runtime.engines.options import EngineOptions
-from xner.runtime.errors import ConfigError, InputError, changed_settings, unknown_choice
+from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.evaluate import EvaluationResult
-from xner.runtime.experiment.output import RunFiles, previous_run
+from xner.runtime.experiment.output import RunFiles, check_same_run, previous_run
 from xner.runtime.experiment.run import bundle_info, read_gold
 from xner.runtime.experiment.vary import DEFAULT_SUBSETS, VoteCache, choose_subsets
 from xner.runtime.files.atomic import atomic_write
@@ -536,13 +536,7 @@ def _kept(
 ) -> dict[tuple[str, tuple[str, ...], int], TrainRun]:
     """The runs of the interrupted experiment that this one plans, when its settings and bundle
     are this one's; else a ConfigError naming what differs."""
-    before = {**saved["settings"], "bundle": saved["bundle"].get("identity")}
-    now = {**settings, "bundle": bundle["identity"]}
-    before.pop("created", None)
-    now.pop("created", None)
-    error = changed_settings(out, before, now)
-    if error is not None:
-        raise error
+    check_same_run(out, saved, settings, bundle)
     try:
         found = [TrainRun.from_dict(run) for run in saved["runs"]]
     except (KeyError, TypeError, ValueError, AttributeError) as problem:

@@ -9,18 +9,29 @@ here.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xner.runtime.errors import ConfigError
+from xner.runtime.errors import ConfigError, changed_settings
 from xner.runtime.files.io import JsonError, load_json
 
-__all__ = ["RunFiles", "previous_run", "read_saved"]
+__all__ = [
+    "SPEED_KNOBS",
+    "RunFiles",
+    "check_same_run",
+    "compared_settings",
+    "previous_run",
+    "read_saved",
+]
 
 logger = logging.getLogger("xner")
+
+SPEED_KNOBS = ("intra_threads", "inter_threads", "max_batch_size", "max_batch_tokens")
+"""Engine settings that change speed, not labels: a resumed run may change them."""
 
 
 @dataclass(frozen=True)
@@ -93,3 +104,26 @@ def previous_run(out: Path, kind: RunFiles, *, force: bool, resume: bool) -> dic
         f"{out} already holds {', '.join(existing)}; choose another folder, --resume an "
         "interrupted run or --force to replace them"
     )
+
+
+def compared_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with the interrupted one, as JSON reads them (the
+    date it was made and the engines' speed knobs left out)."""
+    same: dict[str, Any] = json.loads(json.dumps(dict(settings), default=str))
+    same.pop("created", None)
+    engine = same.get("engine")
+    if isinstance(engine, dict):
+        same["engine"] = {k: v for k, v in engine.items() if k not in SPEED_KNOBS}
+    return same
+
+
+def check_same_run(
+    out: Path, saved: Mapping[str, Any], settings: Mapping[str, Any], bundle: Mapping[str, Any]
+) -> None:
+    """A ConfigError naming what differs when the interrupted run ``saved`` (in ``out``) had
+    other settings or another bundle than this one (``settings``, ``bundle``)."""
+    before = {**compared_settings(saved["settings"]), "bundle": saved["bundle"].get("identity")}
+    now = {**compared_settings(settings), "bundle": bundle["identity"]}
+    error = changed_settings(out, before, now)
+    if error is not None:
+        raise error

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import logging
 import os
 import time
@@ -69,7 +68,7 @@ from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence
 from xner.runtime.engines.options import EngineOptions, chunked
 from xner.runtime.engines.translator import translatable_language
-from xner.runtime.errors import ConfigError, InputError, changed_settings
+from xner.runtime.errors import ConfigError, InputError
 from xner.runtime.evaluate import Evaluator
 from xner.runtime.experiment.config import (
     ALL_LANGUAGES,
@@ -78,7 +77,7 @@ from xner.runtime.experiment.config import (
     ExperimentConfig,
     experiment_methods,
 )
-from xner.runtime.experiment.output import RunFiles, previous_run
+from xner.runtime.experiment.output import RunFiles, check_same_run, previous_run
 from xner.runtime.experiment.report import (
     CSV_COLUMNS,
     RESULT_FILES,
@@ -111,7 +110,6 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentResult",
     "bundle_info",
-    "compared_settings",
     "experiment_methods",
     "plan_run",
     "read_gold",
@@ -140,8 +138,6 @@ SCORING = (
     "entity-level micro P/R/F1, exact match (seqeval default mode); "
     "AVERAGE = mean F1 over languages"
 )
-SPEED_KNOBS = ("intra_threads", "inter_threads", "max_batch_size", "max_batch_tokens")
-"""Engine settings that change speed, not labels: a resumed run may change them."""
 
 
 # --- the grid -------------------------------------------------------------------------------------
@@ -320,11 +316,7 @@ def _kept_cells(
 ) -> list[ExperimentCell]:
     """The cells of the languages the interrupted run finished (every method's), when its
     settings and bundle are this run's; else a ConfigError naming what differs."""
-    before = {**compared_settings(saved["settings"]), "bundle": saved["bundle"].get("identity")}
-    now = {**compared_settings(settings), "bundle": bundle["identity"]}
-    error = changed_settings(out, before, now)
-    if error is not None:
-        raise error
+    check_same_run(out, saved, settings, bundle)
     try:
         found = [ExperimentCell.from_dict(cell) for cell in saved["cells"]]
     except (KeyError, TypeError, ValueError, AttributeError) as problem:
@@ -338,16 +330,6 @@ def _kept_cells(
         mine = [by_key.get((lang, method)) for method in plan.config.table_columns]
         kept.extend(cell for cell in mine if cell is not None and None not in mine)
     return kept
-
-
-def compared_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings a resumed run must share with the interrupted one, as JSON reads them."""
-    same: dict[str, Any] = json.loads(json.dumps(dict(settings), default=str))
-    same.pop("created", None)
-    engine = same.get("engine")
-    if isinstance(engine, dict):
-        same["engine"] = {k: v for k, v in engine.items() if k not in SPEED_KNOBS}
-    return same
 
 
 # --- engines and the per-language work ------------------------------------------------------------

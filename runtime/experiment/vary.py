@@ -56,14 +56,13 @@ from xner.runtime.bundles.bundle import Bundle
 from xner.runtime.data import Sentence, Span
 from xner.runtime.engines.options import EngineOptions
 from xner.runtime.engines.translator import translatable_language
-from xner.runtime.errors import ConfigError, InputError, changed_settings, unknown_choice
+from xner.runtime.errors import ConfigError, InputError, unknown_choice
 from xner.runtime.evaluate import Evaluator
 from xner.runtime.experiment.config import MODEL_TRANSFER, ExperimentConfig
-from xner.runtime.experiment.output import RunFiles, previous_run
+from xner.runtime.experiment.output import RunFiles, check_same_run, previous_run
 from xner.runtime.experiment.run import (
     SCORING,
     bundle_info,
-    compared_settings,
     plan_run,
     read_gold,
 )
@@ -598,11 +597,7 @@ def _kept(
 ) -> tuple[list[SubsetScore], list[VoterCost]]:
     """The scores and costs of the languages the interrupted run finished (every subset's),
     when its settings and bundle are this run's; else a ConfigError naming what differs."""
-    before = {**compared_settings(saved["settings"]), "bundle": saved["bundle"].get("identity")}
-    now = {**compared_settings(settings), "bundle": bundle["identity"]}
-    error = changed_settings(out, before, now)
-    if error is not None:
-        raise error
+    check_same_run(out, saved, settings, bundle)
     try:
         found = [SubsetScore.from_dict(score) for score in saved["subsets"]]
         costs = [VoterCost.from_dict(cost) for cost in saved["cost"]["languages"]]

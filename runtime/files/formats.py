@@ -102,6 +102,8 @@ def resolve_format(path: Source, fmt: str | None = None, *, kind: str = "reader"
     if not isinstance(path, (str, os.PathLike)) or str(path) == "-":
         raise ConfigError(f"cannot tell the format of {source_name(path)}; name it ({choices})")
     suffix = Path(path).suffix.lower()
+    if kind == "reader" and Path(path).is_dir():  # say what is wrong, not the extension
+        raise ConfigError(f"{os.fspath(path)}: is a folder, expected a file")
     if suffix not in extensions:
         known = ", ".join(f"{ext} ({name})" for ext, name in sorted(extensions.items()))
         raise ConfigError(
