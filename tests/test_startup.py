@@ -13,7 +13,7 @@ from fixtures_models import copy_bundle
 from typer.testing import CliRunner
 
 from xner.cli.main import app
-from xner.runtime.bundles.bundle import BundleError, check_files, file_entry
+from xner.runtime.bundles.bundle import COMPONENTS, BundleError, check_files, file_entry
 from xner.runtime.engines import engine_set
 from xner.runtime.engines.engine_set import Engines
 from xner.runtime.pipelines.compose import translate_test
@@ -48,7 +48,10 @@ def _engines_over_a_bundle() -> Engines:
     settings = SimpleNamespace(labels=["O", "B-PER", "I-PER", "B-MISC", "I-MISC"])
     engines = Engines()
     engines.bundle = SimpleNamespace(  # type: ignore[assignment]
-        require=lambda name: SimpleNamespace(settings=settings), tagger=None, translator=None
+        require=lambda name: SimpleNamespace(settings=settings),
+        tagger=None,
+        translator=None,
+        build_verified=lambda name, build: build(),
     )
     return engines
 
@@ -210,3 +213,101 @@ def test_parallel_verification_reports_every_problem_in_manifest_order(tmp_path)
         "f4.bin: missing",
     ]
     assert check_files(tmp_path, entries[:1] + entries[2:4], hashes=True) == []
+
+
+# -- deferred verification: each component hashed while its engine loads ---------------------------
+
+
+def _flip_one_byte(path: Path, offset: int = -1) -> None:
+    """The same size, other bytes: what only the SHA-256 check finds."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _counting_hashes(monkeypatch) -> list[list[str]]:
+    """Record the files of every SHA-256 check made by the bundle code."""
+    from xner.runtime.bundles import bundle as bundle_module
+
+    calls: list[list[str]] = []
+    real = bundle_module.check_files
+
+    def counting(root, entries, hashes=True):
+        entries = list(entries)
+        if hashes:
+            calls.append(sorted(entry.path for entry in entries))
+        return real(root, entries, hashes)
+
+    monkeypatch.setattr(bundle_module, "check_files", counting)
+    return calls
+
+
+@pytest.mark.slow
+def test_engines_hash_each_component_once_when_its_engine_is_built(
+    tiny_bundle, monkeypatch
+) -> None:
+    calls = _counting_hashes(monkeypatch)
+    engines = Engines(tiny_bundle, device="cpu")
+    assert calls == []  # sizes only so far
+    assert engines.bundle is not None and engines.bundle.unverified == set(COMPONENTS)
+    _ = engines.translator
+    translator_files = sorted(e.path for e in engines.bundle.require("translator").files)
+    assert calls == [translator_files]
+    _ = engines.translator, Engines(engines.bundle, device="cpu").translator
+    assert len(calls) == 1  # verified once per loaded bundle
+    assert engines.bundle.unverified == {"tagger", "aligner"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damaged", "offset"), [("aligner/model.onnx.data", -1), ("tagger/model.onnx", 40)]
+)
+def test_a_file_that_does_not_match_refuses_its_engine_only(
+    tiny_bundle, tmp_path, damaged, offset
+) -> None:
+    bundle = copy_bundle(tiny_bundle, tmp_path)
+    _flip_one_byte(bundle / damaged, offset)
+    engines = Engines(bundle, device="cpu")  # sizes match: no refusal yet
+    assert engines.translator.translate(["Buhari ya isa Abuja ."], "hau", "eng")[0].text
+    name = damaged.split("/")[0]
+    with pytest.raises(BundleError) as refused:
+        _ = getattr(engines, name)
+    # the hash speaks, also where the damaged graph failed to load (tagger/model.onnx)
+    assert f"{damaged}: SHA-256 does not match the manifest" in str(refused.value)
+    assert "bundle refused" in str(refused.value) and "cannot be loaded" not in str(refused.value)
+    with pytest.raises(BundleError):  # and stays refused
+        _ = getattr(engines, name)
+    preloaded = Engines(bundle, device="cpu")
+    assert preloaded.preload([name]) == [name]
+    with pytest.raises(BundleError) as background:
+        _ = getattr(preloaded, name)
+    assert str(background.value) == str(refused.value)
+
+
+@pytest.mark.slow
+def test_translate_test_with_a_changed_aligner_is_one_line_and_writes_nothing(
+    tiny_bundle, tmp_path
+) -> None:
+    bundle = copy_bundle(tiny_bundle, tmp_path)
+    _flip_one_byte(bundle / "aligner" / "model.onnx.data")
+    out = tmp_path / "out.conll"
+    args = ["translate-test", "--bundle", str(bundle), "--device", "cpu", "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--lang", "hau", str(GOLDEN_INPUTS / "hau.txt")])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xner: error:"), lines
+    assert "aligner/model.onnx.data: SHA-256 does not match the manifest" in lines[0]
+    assert not out.exists()
+
+
+def test_a_bundle_still_to_be_verified_pickles_with_its_state(tiny_bundle) -> None:
+    import pickle
+
+    from xner.runtime.bundles.bundle import Bundle
+
+    bundle = Bundle.load(tiny_bundle, defer_hashes=True)
+    bundle.unverified.discard("translator")
+    copy = pickle.loads(pickle.dumps(bundle))
+    assert copy == bundle and copy.unverified == {"tagger", "aligner"}
+    assert copy.build_verified("tagger", lambda: "built") == "built"
+    assert copy.unverified == {"aligner"}

@@ -15,6 +15,12 @@ Engines open bundle files only through :meth:`Component.load` (or :meth:`Compone
 :meth:`Component.folder`): a path that is not among the component's listed files, a folder the
 engine reads that holds an unlisted file, a file whose size changed since verification and a
 file the engine library cannot read are all a :class:`BundleError`.
+
+Verification can be *deferred* (``Bundle.load(path, defer_hashes=True)``, what
+:class:`~xner.runtime.engines.engine_set.Engines` does): sizes and unlisted files are checked at
+once, and each component's SHA-256 sums while its engine loads (:meth:`Bundle.build_verified`),
+so that a command hashes only the components it uses and the hashing overlaps the load instead
+of preceding it. A file that does not match still refuses the engine before its first use.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -558,6 +565,14 @@ class Bundle:
     components: Mapping[str, Component[Any]]
     warnings: tuple[str, ...] = ()
     manifest: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    unverified: set[str] = field(default_factory=set, repr=False, compare=False)
+    """Components whose SHA-256 sums are still to be checked (loaded with ``defer_hashes``):
+    :meth:`build_verified` checks them while their engine is built."""
+    _verifying: dict[str, threading.Lock] = field(
+        default_factory=lambda: {name: threading.Lock() for name in COMPONENTS},
+        repr=False,
+        compare=False,
+    )
 
     @property
     def translator(self) -> Component[TranslatorSettings] | None:
@@ -594,20 +609,66 @@ class Bundle:
         return problems
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], verify: bool = True) -> Bundle:
+    def load(
+        cls, path: str | os.PathLike[str], verify: bool = True, *, defer_hashes: bool = False
+    ) -> Bundle:
         """Read ``path/manifest.json``; with ``verify`` check every file's size and SHA-256.
 
         ``verify=False`` checks presence and sizes only (fast start for large bundles).
+        ``defer_hashes`` (with ``verify``): sizes now, each component's SHA-256 sums when its
+        engine is built through :meth:`build_verified`.
         Raises :class:`BundleError` naming every bad or missing file.
         """
         root = Path(path)
         manifest = read_manifest(root)
         bundle = cls.from_manifest(root, manifest)
-        problems = bundle.check(hashes=verify)
+        deferred = verify and defer_hashes
+        problems = bundle.check(hashes=verify and not deferred)
         if problems:
-            hint = "" if verify else " (checked sizes only)"
+            hint = "" if verify and not deferred else " (checked sizes only)"
             raise BundleError(root, [str(p) for p in problems] + [f"bundle refused{hint}"])
+        if deferred:
+            bundle.unverified.update(bundle.components)
         return bundle
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a distributed runner ships bundles to workers): the locks stay behind."""
+        state = dict(self.__dict__)
+        state.pop("_verifying", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        object.__setattr__(self, "_verifying", {name: threading.Lock() for name in COMPONENTS})
+
+    def build_verified(self, name: str, build: Callable[[], T]) -> T:
+        """``build()`` (an engine's construction from the component ``name``), with the
+        component's SHA-256 sums checked at the same time in a background thread when they are
+        still unchecked (:attr:`unverified`). A file that does not match raises
+        :class:`BundleError` after the build and instead of the build's own error (a damaged
+        file is the cause of a failed load), so no engine is used on unverified files.
+        """
+        lock = self._verifying.get(name)
+        if lock is None:
+            return build()
+        with lock:
+            if name not in self.unverified:
+                return build()
+            files = self.require(name).files
+            with ThreadPoolExecutor(1, thread_name_prefix="xner-verify") as pool:
+                hashing = pool.submit(check_files, self.root, files)
+                try:
+                    built = build()
+                except BaseException:
+                    self._refuse_if_damaged(hashing.result())
+                    raise
+                self._refuse_if_damaged(hashing.result())
+            self.unverified.discard(name)
+            return built
+
+    def _refuse_if_damaged(self, problems: list[FileProblem]) -> None:
+        if problems:
+            raise BundleError(self.root, [str(p) for p in problems] + ["bundle refused"])
 
     @classmethod
     def from_manifest(cls, root: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Bundle:

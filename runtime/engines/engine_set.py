@@ -47,9 +47,9 @@ class Engines:
     """The translator, tagger and aligner of one bundle, each built on first use and then kept.
 
     ``bundle``: a loaded :class:`~xner.runtime.bundles.bundle.Bundle` or the path of one (loaded
-    once,
-    with ``verify``: SHA-256 of every file when true, sizes only when false). May be None when
-    all the engines a pipeline needs are given ready.
+    once; sizes checked at once and, with ``verify``, each component's SHA-256 sums while its
+    engine is built: :meth:`~xner.runtime.bundles.bundle.Bundle.build_verified`). May be None
+    when all the engines a pipeline needs are given ready.
     ``options``: engine settings shared by the three engines
     (:class:`~xner.runtime.engines.options.EngineOptions`); keyword ``knobs`` override its fields
     (``Engines(path, device="cpu", intra_threads=2)``).
@@ -74,7 +74,7 @@ class Engines:
             options, knobs, engine="Engines", own=("verify", *COMPONENTS)
         )
         if bundle is not None and not isinstance(bundle, Bundle):
-            bundle = Bundle.load(bundle, verify=verify)
+            bundle = Bundle.load(bundle, verify=verify, defer_hashes=True)
         self.bundle: Bundle | None = bundle
         self._ready: dict[str, object | None] = {
             "translator": translator,
@@ -114,8 +114,14 @@ class Engines:
             if error is not None:
                 raise error
             if self._ready[name] is None:
-                self._ready[name] = BUILDERS[name](self._bundle_for(name), self.options)
+                self._ready[name] = self._build(name)
             return self._ready[name]
+
+    def _build(self, name: str) -> object:
+        """Build the engine ``name``; a bundle loaded here has its component's files hashed
+        meanwhile (:meth:`Bundle.build_verified`)."""
+        bundle = self._bundle_for(name)
+        return bundle.build_verified(name, lambda: BUILDERS[name](bundle, self.options))
 
     def preload(self, names: Iterable[str]) -> list[str]:
         """Start building the engines ``names`` (not ready, not loading) in background threads;
@@ -142,7 +148,7 @@ class Engines:
             if self._ready[name] is not None or name in self._failed:
                 return
             try:
-                self._ready[name] = BUILDERS[name](self._bundle_for(name), self.options)
+                self._ready[name] = self._build(name)
             except Exception as error:  # noqa: BLE001  (raised again at first use)
                 self._failed[name] = error
 

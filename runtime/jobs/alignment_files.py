@@ -162,7 +162,11 @@ def run_align(
         pairs = read_pairs_file(files.source)
     else:
         pairs = read_pair_files(files.source, config.target)
-    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
+    loaded = (
+        bundle
+        if isinstance(bundle, Bundle)
+        else Bundle.load(bundle, verify=verify, defer_hashes=True)
+    )
     engines = Engines(loaded, engine_options)
     fingerprint = {
         "command": "align",

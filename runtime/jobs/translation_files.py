@@ -121,7 +121,11 @@ def run_translate(
     files.check_plain("translate")
     files.check_files()
     check_engine_settings(engine_options, translator=True, beam_size=config.beam_size)
-    loaded = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle, verify=verify)
+    loaded = (
+        bundle
+        if isinstance(bundle, Bundle)
+        else Bundle.load(bundle, verify=verify, defer_hashes=True)
+    )
     engines = Engines(loaded, engine_options)
     codes = (
         translator_language(loaded, config.src_lang),
