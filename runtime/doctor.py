@@ -29,6 +29,7 @@ class DoctorReport:
     ctranslate2_cuda_devices: int = 0
     ctranslate2_compute_types: dict[str, list[str]] = field(default_factory=dict)
     threads: dict[str, Any] = field(default_factory=dict)
+    cpu: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,8 +40,9 @@ class DoctorReport:
             f"xner {self.xner}",
             f"python {self.python} on {self.platform}",
             f"cpus: {self.cpu_count} (usable by this process: {self.usable_cpus})",
-            "packages:",
         ]
+        lines += [f"cpu {key}: {value}" for key, value in self.cpu.items()]
+        lines.append("packages:")
         lines += [
             f"  {name}: {version or 'not installed'}" for name, version in self.packages.items()
         ]
@@ -58,6 +60,44 @@ def _version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def cpu_facts(cpuinfo: str | None = None, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CPU's vendor, model and instruction-set flags that matter to the engines, and the
+    GEMM backend and instruction set CTranslate2 will pick on it.
+
+    CTranslate2's x86 wheels use Intel MKL on ``GenuineIntel`` CPUs and oneDNN elsewhere
+    (``CT2_USE_MKL`` overrides), and dispatch AVX2 kernels unless ``CT2_FORCE_CPU_ISA`` says
+    otherwise (AVX-512 is never picked by itself). Both are read once per process, at the
+    first model load: set them before starting xner. ``cpuinfo``: the text of
+    ``/proc/cpuinfo`` (read when None; empty facts where there is none).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            cpuinfo = ""
+    found: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        found.setdefault(key.strip(), value.strip())
+    flags = set(found.get("flags", "").split())
+    vendor = found.get("vendor_id", "unknown")
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+    use_mkl = environ.get("CT2_USE_MKL", "").strip().lower()
+    mkl = use_mkl in ("1", "true", "on") if use_mkl else vendor == "GenuineIntel"
+    backend = "Intel MKL" if mkl else "oneDNN"
+    backend += " (CT2_USE_MKL set)" if use_mkl else f" (by vendor {vendor})"
+    isa = environ.get("CT2_FORCE_CPU_ISA") or "AVX2 (CTranslate2's default dispatch)"
+    return {
+        "vendor": vendor,
+        "model": found.get("model name", "unknown"),
+        "flags": ", ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted),
+        "ctranslate2 int8 backend": backend,
+        "ctranslate2 instruction set": isa,
+    }
 
 
 def doctor(options: EngineOptions | None = None) -> DoctorReport:
@@ -89,4 +129,5 @@ def doctor(options: EngineOptions | None = None) -> DoctorReport:
             "max_batch_size": options.max_batch_size,
             "max_batch_tokens": options.max_batch_tokens,
         },
+        cpu=cpu_facts(),
     )

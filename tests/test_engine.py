@@ -6,6 +6,7 @@ import json
 import platform
 
 import numpy as np
+import pytest
 from torchfree import run_cli_torch_free
 
 from xner.runtime.engines import options as engine
@@ -47,18 +48,38 @@ def test_length_batches_respect_both_limits_and_cover_every_input() -> None:
 
     from xner.runtime.engines.options import length_batches
 
-    @settings(max_examples=200, deadline=None)
-    @given(st.lists(st.integers(0, 60), max_size=80), st.integers(1, 16), st.integers(1, 300))
-    def check(lengths: list[int], size: int, tokens: int) -> None:
-        batches = list(length_batches(lengths, size, tokens))
+    from xner.runtime.engines.options import PADDING_SLACK
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(st.integers(0, 120), max_size=80),
+        st.integers(1, 16),
+        st.integers(1, 600),
+        st.sampled_from([None, 0.0, 0.25, 1.0]),
+    )
+    def check(lengths: list[int], size: int, tokens: int, padding: float | None) -> None:
+        batches = list(length_batches(lengths, size, tokens, max_padding=padding))
         seen = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
         assert sorted(seen.tolist()) == list(range(len(lengths)))  # each input exactly once
         for batch in batches:
-            longest = max(max(lengths[i] for i in batch), 1)
+            sizes = [max(lengths[i], 1) for i in batch]
             assert len(batch) <= size
-            assert len(batch) == 1 or longest * len(batch) <= tokens
+            assert len(batch) == 1 or max(sizes) * len(batch) <= tokens
+            if padding is not None:
+                waste = max(sizes) * len(batch) - sum(sizes)
+                assert waste <= max(PADDING_SLACK, padding * sum(sizes))
 
     check()
+
+
+def test_padding_bound_splits_a_long_tail_batch() -> None:
+    from xner.runtime.engines.options import length_batches
+
+    lengths = [300, 100, 100, 100, 100, 20, 20, 20, 20]
+    assert [b.tolist() for b in length_batches(lengths, 32, 8192)] == [list(range(9))]
+    bounded = [b.tolist() for b in length_batches(lengths, 32, 8192, max_padding=0.25)]
+    # 300 alone (200 padded for 100 real); one 20 rides with the 100s (80 padded <= 0.25 x 420)
+    assert bounded == [[0], [1, 2, 3, 4, 5], [6, 7, 8]]
 
 
 def test_devices_are_validated() -> None:
@@ -127,3 +148,27 @@ def test_trim_heap_finds_glibc_malloc_trim_on_linux() -> None:
     assert len(engine._MALLOC_TRIM) == 1
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert engine._MALLOC_TRIM[0] is not None
+
+
+@pytest.mark.parametrize(
+    ("vendor", "env", "backend"),
+    [
+        ("GenuineIntel", {}, "Intel MKL (by vendor GenuineIntel)"),
+        ("AuthenticAMD", {}, "oneDNN (by vendor AuthenticAMD)"),
+        ("GenuineIntel", {"CT2_USE_MKL": "0"}, "oneDNN (CT2_USE_MKL set)"),
+        ("AuthenticAMD", {"CT2_USE_MKL": "1"}, "Intel MKL (CT2_USE_MKL set)"),
+    ],
+)
+def test_doctor_names_the_gemm_backend_ctranslate2_picks(vendor, env, backend) -> None:
+    from xner.runtime.doctor import cpu_facts
+
+    cpuinfo = (
+        f"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: Some CPU\n"
+        "flags\t\t: fpu avx2 avx512f amx_int8\nprocessor\t: 1\nvendor_id\t: Other\n"
+    )
+    facts = cpu_facts(cpuinfo, env)
+    assert facts["vendor"] == vendor and facts["model"] == "Some CPU"
+    assert facts["flags"] == "avx2, avx512f, amx_int8"
+    assert facts["ctranslate2 int8 backend"] == backend
+    assert facts["ctranslate2 instruction set"].startswith("AVX2")
+    assert cpu_facts("", {"CT2_FORCE_CPU_ISA": "AVX512"})["ctranslate2 instruction set"] == "AVX512"

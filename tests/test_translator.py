@@ -392,3 +392,11 @@ def test_cli_translate_torch_free(tiny_bundle_fp32, tmp_path: Path) -> None:
     )
     assert refused.returncode == 2 and "xner: error: unknown language 'xyz'" in refused.stderr
     assert not bad.exists()
+
+
+def test_int8_on_the_cpu_is_not_reported_as_unusable(tiny_bundle, caplog) -> None:
+    """CTranslate2 names int8 on the CPU int8_float32: the same type, so no warning."""
+    with caplog.at_level(logging.WARNING, logger="xner"):
+        engine = Translator(tiny_bundle, device="cpu", compute_type="int8")
+    assert engine.compute_type == "int8_float32"
+    assert not [r for r in caplog.records if "not usable" in r.getMessage()]

@@ -200,7 +200,8 @@ def run_encoder(
 ) -> list[np.ndarray]:
     """Run an ONNX encoder (tagger, aligner) over token-id ``sequences``; outputs in input order.
 
-    Sequences are padded with ``pad_id`` in :func:`length_batches` batches; ``inputs`` names the
+    Sequences are padded with ``pad_id`` in :func:`length_batches` batches (at most
+    :data:`MAX_PADDING` padding); ``inputs`` names the
     graph's inputs (``input_ids``, ``attention_mask``, ``token_type_ids``), ``output`` the one
     output read. Each returned array is that sequence's rows of the output, ``[length, ...]``.
 
@@ -216,7 +217,10 @@ def run_encoder(
     trim_heap()
     out: list[np.ndarray] = [np.zeros(0)] * len(sequences)
     lengths = [len(seq) for seq in sequences]
-    for batch in length_batches(lengths, options.max_batch_size, options.max_batch_tokens):
+    batches = length_batches(
+        lengths, options.max_batch_size, options.max_batch_tokens, max_padding=MAX_PADDING
+    )
+    for batch in batches:
         rows = batch.tolist()
         width = max(lengths[i] for i in rows)
         ids = np.full((len(rows), width), pad_id, dtype=dtype)
@@ -231,29 +235,54 @@ def run_encoder(
     return out
 
 
+MAX_PADDING = 0.1
+"""An ONNX encoder batch holds at most this share of padding over its real tokens (beyond
+:data:`PADDING_SLACK` positions): the int8 tagger spends its time in matrix products over every
+padded position. Real-size tagger, 200 CoNLL-2003 sentences (bench/results/
+2026-12-02-tagger-padding-real.md): unbounded (batches of 32 sorted by length) 31% padding,
+20.7 sentences/s; bound 0.5: 22.2; 0.25: 23.4; 0.1: 12% padding, 27.3 sentences/s and 73 MiB
+less peak memory."""
+PADDING_SLACK = 64
+"""Padded positions a batch may always carry (short inputs: fewer, larger batches)."""
+
+
 def length_batches(
-    lengths: Sequence[int] | np.ndarray, max_batch_size: int, max_batch_tokens: int
+    lengths: Sequence[int] | np.ndarray,
+    max_batch_size: int,
+    max_batch_tokens: int,
+    max_padding: float | None = None,
 ) -> Iterator[np.ndarray]:
     """Indices of inputs grouped into batches, longest first.
 
     A batch holds at most ``max_batch_size`` inputs and at most ``max_batch_tokens`` padded
-    positions (its size times its longest input). An input longer than ``max_batch_tokens``
-    forms a batch of its own. Callers put results back in input order with the indices.
+    positions (its size times its longest input). With ``max_padding``, an input joins a batch
+    only while the batch's padding stays within ``max_padding`` times its real tokens or
+    within :data:`PADDING_SLACK` positions. An input longer than ``max_batch_tokens`` forms a
+    batch of its own. Callers put results back in input order with the indices.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     batch: list[int] = []
-    longest = 0
+    longest = real = 0
     for index in order.tolist():
         length = max(int(lengths[index]), 1)
         longest_if_added = max(longest, length)
+        padded = longest_if_added * (len(batch) + 1)
+        waste = padded - real - length
         if batch and (
-            len(batch) >= max_batch_size or longest_if_added * (len(batch) + 1) > max_batch_tokens
+            len(batch) >= max_batch_size
+            or padded > max_batch_tokens
+            or (
+                max_padding is not None
+                and waste > PADDING_SLACK
+                and waste > max_padding * (real + length)
+            )
         ):
             yield np.asarray(batch, dtype=np.int64)
-            batch, longest_if_added = [], length
+            batch, longest_if_added, real = [], length, 0
         batch.append(index)
         longest = longest_if_added
+        real += length
     if batch:
         yield np.asarray(batch, dtype=np.int64)
 

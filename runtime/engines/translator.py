@@ -48,6 +48,8 @@ COMPUTE_TYPES = (
     "default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
     "int16", "float16", "bfloat16", "float32",
 )  # fmt: skip
+CPU_ALIASES = {"int8": "int8_float32"}
+"""Compute types CTranslate2 reports under another name on the CPU (no warning for those)."""
 MIN_DECODING, DECODING_RATIO, DECODING_MARGIN = 16, 3, 10
 VMAP = "vmap.txt"
 """The vocabulary map's name in the model folder: CTranslate2 reads it from there."""
@@ -356,7 +358,8 @@ class Translator:
             folder=True,
         )
         used = str(getattr(model, "compute_type", compute_type))
-        if compute_type not in ("default", "auto", used):
+        same = CPU_ALIASES.get(compute_type) == used and device == "cpu"
+        if compute_type not in ("default", "auto", used) and not same:
             logger.warning(
                 "compute type %s is not usable on %s; using %s", compute_type, device, used
             )
