@@ -38,7 +38,8 @@ variant's settings, on the CPU.
    - ``requantised`` and ``per-channel``: re-quantised with the export's own functions
      (``write_onnx`` -> ``quantize_int8`` -> ``rowwise_int8``) from the tagger's float32 ONNX
      (``--float32``; default: the one bench_quant.py caches, ``quant-<profile>-*/float32``),
-     with per-tensor (the control: must agree with ``default``) and per-channel weight scales.
+     with per-tensor (must agree with ``default``; against a bundle exported before a change of
+     the quantiser it measures that change) and per-channel weight scales.
      The float32 graph's fused ``Attention`` nodes are first split back into three ``MatMul``
      and a ``MultiHeadAttention``, the form the per-row export quantises.
    Not tried: s8s8 (the activations are stored as uint8 by design: one zero point of 128),
@@ -127,7 +128,7 @@ VARIANTS: dict[str, Variant] = {
     "padding-0.1": Variant(max_padding=0.1),
     "padding-0.5": Variant(max_padding=0.5),
     "u8u8": Variant(graph="u8u8", note="same integers, uint8 weights around 128"),
-    "requantised": Variant(graph="requantised", note="control: per-tensor weights again"),
+    "requantised": Variant(graph="requantised", note="re-quantised by the export's current code"),
     "per-channel": Variant(graph="per-channel", note="one weight scale per output column"),
 }
 
