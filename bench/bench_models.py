@@ -35,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from xner.runtime.bundles.bundle import COMPONENTS
 from xner.runtime.files.atomic import atomic_write
 
 logger = logging.getLogger("xner.bench")
@@ -147,10 +148,12 @@ def ensure_models(profile: Profile, data: Path, root: Path | None = None) -> Bui
     else:
         seconds = json.loads(stamp.read_text(encoding="utf-8")).get("seconds", {})
     bundle = folder / "bundle"
-    if not _bundle_ok(bundle):
+    stale = _stale_components(bundle)
+    if stale:
         started = time.perf_counter()
-        shutil.rmtree(bundle, ignore_errors=True)
-        _export(models, bundle, profile.aligner_layer)
+        if set(stale) == set(COMPONENTS):
+            shutil.rmtree(bundle, ignore_errors=True)
+        _export(models, bundle, profile.aligner_layer, stale)
         seconds["export"] = round(time.perf_counter() - started, 1)
         data_ = json.loads(stamp.read_text(encoding="utf-8"))
         data_["seconds"] = seconds
@@ -166,29 +169,47 @@ def ensure_models(profile: Profile, data: Path, root: Path | None = None) -> Bui
     )
 
 
-def _bundle_ok(bundle: Path) -> bool:
-    """True when ``bundle`` loads with this xner (sizes checked, not hashes) and is laid out as
-    this xner exports: ONNX weights beside the graphs, fused attention (older caches re-export).
+def _stale_components(bundle: Path) -> list[str]:
+    """The components of the cached ``bundle`` to export again: all of them when it does not
+    load with this xner (sizes checked, not hashes), else those laid out otherwise than this
+    xner exports them: ONNX weights beside the graphs, fused attention, per-row int8 activations
+    through ``MatMulIntegerToFloat`` (issue 15), a translator with its vocabulary map.
     """
     if not (bundle / "manifest.json").is_file():
-        return False
+        return list(COMPONENTS)
+    import onnx
+
     from xner.runtime.bundles.bundle import Bundle
     from xner.runtime.errors import XnerError
 
     try:
         loaded = Bundle.load(bundle, verify=False)
-        if not all(name in loaded.components for name in ("translator", "tagger", "aligner")):
-            return False
-        encoders = (loaded.components["tagger"], loaded.components["aligner"])
-        current = all(
-            c.settings.external_data and c.fidelity.get("fused_operators") for c in encoders
-        )
-        if not current:
-            logger.info("cached bundle %s predates external data and fusion: re-exporting", bundle)
-        return current
     except XnerError as error:
         logger.info("cached bundle %s is stale (%s): exporting it again", bundle, error)
-        return False
+        return list(COMPONENTS)
+    stale = []
+    for name in COMPONENTS:
+        component = loaded.components.get(name)
+        if component is None:
+            stale.append(name)
+        elif name == "translator":
+            if component.settings.vocabulary_restriction is None:
+                stale.append(name)
+        elif not (
+            component.settings.external_data
+            and component.fidelity.get("fused_operators")
+            and component.fidelity.get("batch_invariant", {}).get("activations") == "per-row"
+            and any(
+                node.op_type == "MatMulIntegerToFloat"
+                for node in onnx.load(
+                    str(bundle / name / "model.onnx"), load_external_data=False
+                ).graph.node
+            )
+        ):
+            stale.append(name)
+    if stale:
+        logger.info("cached bundle %s: %s to export again", bundle, ", ".join(stale))
+    return stale
 
 
 def _build(profile: Profile, data: Path, models: Path) -> None:
@@ -257,15 +278,21 @@ def _calibrate_outside(folder: Path, lines: list[str]) -> None:
     logger.info("tagger: O bias raised by %.3f for %.0f%% O", bias, 100 * OUTSIDE_SHARE)
 
 
-def _export(models: Path, bundle: Path, layer: int) -> None:
+def _export(models: Path, bundle: Path, layer: int, parts: list[str]) -> None:
+    """Export ``parts`` of the bundle from the checkpoints (the others are kept)."""
     from xner.export import AlignerSpec, ExportOptions, TaggerSpec, TranslatorSpec, export_bundle
 
-    logger.info("exporting %s", bundle)
+    logger.info("exporting %s of %s", ", ".join(parts), bundle)
     export_bundle(
         ExportOptions(
             out=bundle,
-            translator=TranslatorSpec(str(models / "translator")),
-            tagger=TaggerSpec(str(models / "tagger")),
-            aligner=AlignerSpec(str(models / "aligner"), layer=layer),
+            translator=TranslatorSpec(str(models / "translator"))
+            if "translator" in parts
+            else None,
+            tagger=TaggerSpec(str(models / "tagger")) if "tagger" in parts else None,
+            aligner=AlignerSpec(str(models / "aligner"), layer=layer)
+            if "aligner" in parts
+            else None,
+            force=True,
         )
     )

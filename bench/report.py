@@ -17,9 +17,11 @@ README_START = "<!-- bench:{family}:start -->"  # one table per CPU family (fact
 README_END = "<!-- bench:{family}:end -->"
 
 STAGES = ("translate", "tag", "align", "project", "project_ngram", "end_to_end")
-GOALS = {
-    "end_to_end_speedup": 5.0,  # xner sentences/s at least 5x the reference's
-    "peak_rss_ratio": 1 / 3,  # xner peak RSS at most a third of the reference's
+GOALS = {  # issue 15's targets (issue 5's were 5x and a third)
+    "end_to_end_speedup": 7.0,  # xner sentences/s at least 7x the reference's (median of rounds)
+    "end_to_end_speedup_min": 6.0,  # ... and at least 6x in every round
+    "peak_rss_ratio": 0.30,  # xner peak RSS at most 30% of the reference's
+    "model_load_s": 1.5,  # xner's process start to its first translation, seconds
     "overhead_share": 0.10,  # xner's own time at most 10% of its end-to-end wall time
     "projection_speedup": 20.0,  # projection at least 20x the plain-Python version
     "projection_ngram_speedup": 20.0,  # the same for the n-gram method
@@ -37,7 +39,8 @@ def first_results(side: dict[str, Any]) -> float:
     translate, tag and align calls on two sentences. transformers maps weights lazily, so its
     load time alone leaves the page-ins to the first calls."""
     first = side.get("first_call_s", {})
-    return round(side["load_s"]["total"] + sum(first.get(k, 0.0) for k in STAGES[:3]), 3)
+    loads = side["load_s"]["total"] + side["load_s"].get("background_loads", 0.0)
+    return round(loads + sum(first.get(k, 0.0) for k in STAGES[:3]), 3)
 
 
 def model_load(side: dict[str, Any]) -> float:
@@ -98,7 +101,9 @@ def summarize(
         load[key + "_min"], load[key + "_max"] = values["min"], values["max"]
     measured = {
         "end_to_end_speedup": stages["end_to_end"]["speedup"],
+        "end_to_end_speedup_min": stages["end_to_end"]["speedup_min"],
         "peak_rss_ratio": peak["ratio"],
+        "model_load_s": load["xner_s"],
         "overhead_share": stages["end_to_end"]["xner_overhead_share"],
         "projection_speedup": stages["project"]["speedup"],
         "projection_ngram_speedup": stages["project_ngram"]["speedup"],
@@ -106,7 +111,7 @@ def summarize(
     goals = {}
     for key, target in GOALS.items():
         value = measured[key]
-        at_most = key in ("peak_rss_ratio", "overhead_share")
+        at_most = key in ("peak_rss_ratio", "model_load_s", "overhead_share")
         met = None if value is None else (value <= target if at_most else value >= target)
         goals[key] = {"target": round(target, 4), "measured": value, "met": met}
     per_round = [
@@ -214,7 +219,9 @@ def _seconds(value: float | None) -> str:
 
 GOAL_TEXT = {
     "end_to_end_speedup": ("end to end sentences/s vs reference", ">= {:.0f}x", "{:.2f}x"),
+    "end_to_end_speedup_min": ("... in the slowest round", ">= {:.0f}x", "{:.2f}x"),
     "peak_rss_ratio": ("peak RSS (whole process) vs reference", "<= {:.2f}", "{:.3f}"),
+    "model_load_s": ("model load (start to first translation)", "<= {:.1f} s", "{:.2f} s"),
     "overhead_share": ("xner overhead (outside CT2/ORT) of e2e wall", "<= {:.0%}", "{:.1%}"),
     "projection_speedup": ("projection (heuristic) vs plain Python", ">= {:.0f}x", "{:.1f}x"),
     "projection_ngram_speedup": ("projection (ngram) vs plain Python", ">= {:.0f}x", "{:.1f}x"),
@@ -303,8 +310,16 @@ def markdown(record: dict[str, Any]) -> str:
         "load: from the process's start to its first sentence's translation starting, imports "
         "included (the engines alone: xner "
         f"{_num(load.get('xner_engines_s'), 2)} s, reference "
-        f"{_num(load.get('reference_engines_s'), 2)} s); xner's includes verifying the bundle's "
-        f"SHA-256 sums ({_num(x['load_s'].get('bundle_verify'), 2)} s).",
+        f"{_num(load.get('reference_engines_s'), 2)} s); "
+        + (
+            f"xner's includes verifying the bundle's SHA-256 sums "
+            f"({_num(x['load_s'].get('bundle_verify'), 2)} s)."
+            if "bundle_verify" in x["load_s"]
+            else "xner hashes the translator's files while loading it (SHA-256 verified before "
+            "its first use) and loads the tagger and aligner in background threads, as "
+            "`xner translate-test` does; they were ready "
+            f"{_num(x['load_s'].get('background_loads'), 2)} s later (awaited before timing)."
+        ),
         "",
     ]
     f = record["facts"]

@@ -76,7 +76,10 @@ def test_writes_json_and_markdown(bench_run):
             assert stage["sentences"] == 5 and stage["sentences_per_s"] > 0
             assert stage["peak_rss_mb"] > 0
         assert record[side]["process_peak_rss_mb"] > 0
-        assert set(record[side]["load_s"]) >= {"translator", "tagger", "aligner", "total"}
+        loaded = {"translator", "tagger", "aligner"} if side == "reference" else {"translator"}
+        assert set(record[side]["load_s"]) >= {*loaded, "total"}
+    # xner's tagger and aligner load in the background, awaited before any stage is timed
+    assert record["xner"]["load_s"]["background_loads"] >= 0
     assert set(record["summary"]["goals"]) == set(report.GOALS)
     for goal in record["summary"]["goals"].values():
         assert goal["met"] in (True, False)
@@ -153,23 +156,24 @@ def test_requirement_closure_follows_requirements_without_extras():
 
 
 def test_goal_verdicts():
-    def side(e2e: float, project: float, peak: float, engine: float) -> dict:
+    def side(e2e: float, project: float, peak: float, engine: float, load: float = 1.0) -> dict:
         stages = {
             name: {"median_s": 1.0, "peak_rss_mb": peak, "overhead_share": None} for name in STAGES
         }
         stages["end_to_end"].update(median_s=e2e, overhead_share=1 - engine / e2e)
         stages["project"]["median_s"] = project
         stages["project_ngram"]["median_s"] = project
-        return {"stages": stages, "process_peak_rss_mb": peak, "load_s": {"total": 1.0}}
+        return {"stages": stages, "process_peak_rss_mb": peak, "load_s": {"total": load}}
 
     summary = report.summarize(side(2.0, 0.01, 300.0, 1.9), side(20.0, 0.5, 1200.0, 20.0))
     goals = summary["goals"]
-    assert goals["end_to_end_speedup"] == {"target": 5.0, "measured": 10.0, "met": True}
+    assert goals["end_to_end_speedup"] == {"target": 7.0, "measured": 10.0, "met": True}
+    assert goals["end_to_end_speedup_min"]["met"] and goals["model_load_s"]["met"]
     assert goals["peak_rss_ratio"]["measured"] == 0.25 and goals["peak_rss_ratio"]["met"]
     assert goals["overhead_share"]["met"] is True
     assert goals["projection_speedup"]["measured"] == 50.0
     assert goals["projection_ngram_speedup"]["met"] is True
-    summary = report.summarize(side(10.0, 0.1, 900.0, 5.0), side(20.0, 0.5, 1200.0, 20.0))
+    summary = report.summarize(side(10.0, 0.1, 900.0, 5.0, 2.0), side(20.0, 0.5, 1200.0, 20.0))
     assert not any(goal["met"] for goal in summary["goals"].values())
 
 

@@ -46,9 +46,7 @@ def test_length_batches_respect_both_limits_and_cover_every_input() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from xner.runtime.engines.options import length_batches
-
-    from xner.runtime.engines.options import PADDING_SLACK
+    from xner.runtime.engines.options import PADDING_SLACK, length_batches
 
     @settings(max_examples=300, deadline=None)
     @given(
