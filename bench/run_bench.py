@@ -50,7 +50,6 @@ import bench_models  # noqa: E402
 import facts  # noqa: E402
 import report  # noqa: E402
 
-from xner.runtime.files.atomic import atomic_write  # noqa: E402
 from xner.runtime.languages import resolve_language  # noqa: E402
 from xner.runtime.names import split_names  # noqa: E402
 
@@ -281,16 +280,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record["summary"] = report.summarize(xner_runs, reference_runs)
     record["wall_s"] = round(time.perf_counter() - started, 1)
     table = report.markdown(record)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     family = record["machine"]["cpu_family"]
-    stem = args.out_dir / f"{record['date']}-{args.name}-{family}"
-    with atomic_write(stem.with_suffix(".json")) as handle:
-        json.dump(record, handle, indent=2)
-        handle.write("\n")
-    with atomic_write(stem.with_suffix(".md")) as handle:
-        handle.write(table)
-    print(table)
-    print(f"wrote {stem}.json and {stem}.md in {record['wall_s']} s")
+    facts.write_record(record, table, args.out_dir, f"{args.name}-{family}")
     if args.readme is not None:
         if report.update_readme(args.readme, table, family):
             print(f"updated the {family} table of {args.readme}'s Benchmarks section")
